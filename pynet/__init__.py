@@ -1,0 +1,11 @@
+"""pynet: a user-space TCP/IP stack for Python whose hot path is C."""
+try:
+    from pynet import _core  # noqa: F401
+except ImportError as exc:  # no silent pure-Python fallback: say how to build it
+    raise ImportError(
+        "pynet's compiled core (pynet._core) is missing or failed to load: "
+        f"{exc}. Install pynet with `pip install .` (or `pip install -e .`) "
+        "so that the C extension is built."
+    ) from exc
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from pynet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+# checksum.pxi - included by _core.pyx (empty until its room is built).

@@ -1,0 +1,1 @@
+# hdr.pxi - included by _core.pyx (empty until its room is built).

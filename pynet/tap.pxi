@@ -1,0 +1,1 @@
+# tap.pxi - included by _core.pyx (empty until its room is built).

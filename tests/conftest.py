@@ -1,0 +1,51 @@
+"""Shared test set-up: privilege policy and leak checks.
+
+Tests marked `priv` need root, /dev/net/tun and network namespaces. They skip
+when those are missing, except under PYNET_REQUIRE_PRIV=1 (CI), where a
+missing privilege is a failure: CI must run them, not skip them.
+"""
+import os
+
+import pytest
+
+import pynet._core  # noqa: F401  -- fail the whole run if the C core did not build
+
+REQUIRE_PRIV = os.environ.get("PYNET_REQUIRE_PRIV") == "1"
+
+
+def privilege_problem():
+    """Why privileged tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "not root"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun"
+    if not os.path.isdir("/var/run/netns") and not os.access("/var/run", os.W_OK):
+        return "cannot create network namespaces"
+    return None
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("priv") is None:
+        return
+    problem = privilege_problem()
+    if problem is None:
+        return
+    if REQUIRE_PRIV:
+        pytest.fail(f"privileged test cannot run ({problem}) and PYNET_REQUIRE_PRIV=1", pytrace=False)
+    pytest.skip(f"needs privilege: {problem}")
+
+
+def _pynet_netns():
+    try:
+        return {n for n in os.listdir("/var/run/netns") if n.startswith("pyn")}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_netns():
+    """Every namespace a test makes (named pyn*) is gone when it ends, pass or fail."""
+    before = _pynet_netns()
+    yield
+    leaked = _pynet_netns() - before
+    assert not leaked, f"test left network namespaces behind: {sorted(leaked)}"
