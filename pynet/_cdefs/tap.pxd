@@ -23,3 +23,4 @@ cdef extern from "vnet.h":
         TUN_F_TSO_ECN
         TUN_F_USO4
         TUN_F_USO6
+

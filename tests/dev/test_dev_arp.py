@@ -1,12 +1,11 @@
-"""The TAP driver against the Linux kernel in a namespace."""
-import os
+"""ARP against the Linux kernel in a namespace, through TAP and AF_PACKET (veth)."""
 import select
 
 import pytest
 
 from arp import arp_request, parse_arp_reply
 from pynet.dev.netdevice import NET_XMIT_SUCCESS, dev_queue_xmit
-from pynet.netns import NetNamespace, kernel_peer
+from pynet.netns import kernel_peer
 from pynet.skbuff import SKB
 
 pytestmark = pytest.mark.priv
@@ -37,36 +36,9 @@ def assert_counters_agree(peer):
 
 
 @pytest.mark.parametrize("offload", [False, True], ids=["plain", "vnet_hdr"])
-def test_arp_through_tap_and_counters_agree(offload):
-    with kernel_peer("tap", offload=offload) as peer:
+@pytest.mark.parametrize("kind", ["tap", "veth"], ids=["tap", "af_packet"])
+def test_arp_request_answered_by_the_kernel_and_counters_agree(kind, offload):
+    with kernel_peer(kind, offload=offload) as peer:
         arp_exchange(peer)
         assert_counters_agree(peer)
         assert peer.dev.stats.tx_packets == 1 and peer.dev.stats.rx_packets == 1
-
-
-def test_tap_lives_in_the_namespace_and_everything_goes_on_exit():
-    class Boom(Exception):
-        pass
-    with pytest.raises(Boom):
-        with kernel_peer("tap") as peer:
-            name, ifname, fd = peer.ns.name, peer.ifname, peer.dev.fd
-            assert ifname not in os.listdir("/sys/class/net")     # not in the root namespace
-            assert ifname in peer.ns.links()
-            raise Boom
-    assert name not in os.listdir("/var/run/netns")
-    with pytest.raises(OSError):
-        os.fstat(fd)
-    assert peer.dev.up is False
-
-
-def test_persistent_tap_can_be_attached_again():
-    with NetNamespace() as ns:
-        from pynet.dev.tap import TapDevice
-        first = TapDevice("pyn" + ns.name[3:], persist=True, netns=ns.name).open()
-        name = first.name
-        first.stop()
-        assert name in ns.links()           # outlives its descriptor
-        again = TapDevice(name, persist=False, netns=ns.name).open()  # attach, then drop persistence
-        assert again.name == name
-        again.stop()
-        assert name not in ns.links()
