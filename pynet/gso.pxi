@@ -19,7 +19,10 @@ cdef list _split(SKB skb, seg_plan *plan, bint gso):
         raise MemoryError()
     try:
         for i in range(n):
-            seg = SKB.__new__(SKB, seg_plan_size(plan, i))
+            seg = SKB.__new__(SKB)
+            skb_release(&seg.skb)
+            if skb_init(&seg.skb, seg_plan_size(plan, i)) != SKB_OK:
+                raise MemoryError()
             seg.sk = skb.sk
             seg.dev = skb.dev
             seg.dst = skb.dst
