@@ -57,11 +57,12 @@ def packet_tx_open(int ifindex, bint vnet_hdr, bint qdisc_bypass):
 
 
 def packet_send_skbs(int fd, skbs, bint vnet_hdr):
-    """sendmmsg the skbs in batches: (consumed, [(index, errno) refused])."""
+    """sendmmsg the skbs in batches: (consumed, [(index, errno) refused], bytes sent)."""
     cdef tuple t = tuple(skbs)
     cdef int n = <int>len(t)
     cdef int *status = <int *>malloc(max(n, 1) * sizeof(int))
     cdef int done
+    cdef uint64_t nbytes = 0
     if status == NULL:
         raise MemoryError()
     cdef sk_buff **arr
@@ -71,8 +72,21 @@ def packet_send_skbs(int fd, skbs, bint vnet_hdr):
         free(status)
         raise
     with nogil:
-        done = pkt_tx_batch(fd, arr, n, vnet_hdr, status)
+        done = pkt_tx_batch(fd, arr, n, vnet_hdr, status, &nbytes)
     _skb_unpin(t, arr)
     errors = [(i, -status[i]) for i in range(done) if status[i] != 0]
     free(status)
-    return done, errors
+    return done, errors, nbytes
+
+
+def packet_send_skb(int fd, SKB skb not None, bint vnet_hdr):
+    """Send one frame: 0, or the errno (EAGAIN/ENOBUFS: try later; others: refused)."""
+    cdef sk_buff *arr[1]
+    cdef int status = 0, done
+    cdef uint64_t nbytes
+    arr[0] = &skb.skb
+    skb.exports += 1
+    with nogil:
+        done = pkt_tx_batch(fd, arr, 1, vnet_hdr, &status, &nbytes)
+    skb.exports -= 1
+    return -status if done else errno.EAGAIN

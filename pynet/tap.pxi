@@ -7,6 +7,7 @@
 
 from libc.stdlib cimport malloc, free
 from pynet._cdefs.tap cimport *
+import errno
 import os as _os
 
 
@@ -90,13 +91,14 @@ def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0):
 def tap_write_skbs(int fd, skbs, bint vnet_hdr):
     """Write the skbs in order until the kernel would block.
 
-    Returns (consumed, errors): skbs[:consumed] were handled, `errors` lists
-    (index, errno) of those the kernel refused.
+    Returns (consumed, errors, bytes): skbs[:consumed] were handled, `errors`
+    lists (index, errno) of those the kernel refused, `bytes` sums the sent ones.
     """
     cdef tuple t = tuple(skbs)
     cdef int n = <int>len(t)
     cdef int *status = <int *>malloc(max(n, 1) * sizeof(int))
     cdef int done
+    cdef uint64_t nbytes = 0
     if status == NULL:
         raise MemoryError()
     cdef sk_buff **arr
@@ -106,11 +108,11 @@ def tap_write_skbs(int fd, skbs, bint vnet_hdr):
         free(status)
         raise
     with nogil:
-        done = tap_write_batch(fd, arr, n, vnet_hdr, status)
+        done = tap_write_batch(fd, arr, n, vnet_hdr, status, &nbytes)
     _skb_unpin(t, arr)
     errors = [(i, -status[i]) for i in range(done) if status[i] != 0]
     free(status)
-    return done, errors
+    return done, errors, nbytes
 
 
 def tap_bench_write(int fd, frame, long count):
@@ -127,3 +129,16 @@ globals().update(
     TUN_F_CSUM=TUN_F_CSUM, TUN_F_TSO4=TUN_F_TSO4, TUN_F_TSO6=TUN_F_TSO6,
     TUN_F_TSO_ECN=TUN_F_TSO_ECN, TUN_F_USO4=TUN_F_USO4, TUN_F_USO6=TUN_F_USO6,
 )
+
+
+def tap_write_skb(int fd, SKB skb not None, bint vnet_hdr):
+    """Write one frame: 0, or the errno (EAGAIN: try later; others: refused)."""
+    cdef sk_buff *arr[1]
+    cdef int status = 0, done
+    cdef uint64_t nbytes
+    arr[0] = &skb.skb
+    skb.exports += 1
+    with nogil:
+        done = tap_write_batch(fd, arr, 1, vnet_hdr, &status, &nbytes)
+    skb.exports -= 1
+    return -status if done else errno.EAGAIN
