@@ -111,6 +111,7 @@ class NeighTable:
         self.gc_thresh3 = gc_thresh3
         self.entries = {}
         self.last_flush = 0.0
+        self.last_rand = 0.0
         self.reachable_time = neigh_rand_reach_time(self)
         self.stats = dict(allocs=0, destroys=0, lookups=0, hits=0, res_failed=0,
                           unres_discards=0, failed_discards=0, forced_gc_runs=0,
@@ -118,6 +119,7 @@ class NeighTable:
         self.gc_timer = Timer(timers, self._periodic_work)
 
     def start(self, now):
+        self.last_rand = now
         self.gc_timer.mod(now + self.parms.base_reachable_time / 2)
 
     def lookup(self, dev, key):
@@ -170,9 +172,11 @@ class NeighTable:
         return shrunk
 
     def _periodic_work(self, now):
-        """neigh_periodic_work: re-randomise reachable_time, drop stale and failed entries."""
+        """neigh_periodic_work: re-randomise reachable_time every 300 s, drop stale and failed entries."""
         self.stats["periodic_gc_runs"] += 1
-        self.reachable_time = neigh_rand_reach_time(self)
+        if now > self.last_rand + 300.0:
+            self.last_rand = now
+            self.reachable_time = neigh_rand_reach_time(self)
         if len(self.entries) >= self.gc_thresh1:
             for n in list(self.entries.values()):
                 state = n.nud_state
@@ -328,12 +332,12 @@ def neigh_update(n, lladdr, new, flags, now):
         if not old & NUD_VALID:
             return
         lladdr = n.ha
+    if new & NUD_CONNECTED:
+        n.confirmed = now
     if old & NUD_VALID and lladdr != n.ha and not flags & NEIGH_UPDATE_F_OVERRIDE:
         return                      # a different address inside locktime: keep ours
     if old & NUD_VALID and lladdr == n.ha and new == NUD_STALE and not flags & NEIGH_UPDATE_F_ADMIN:
         new = old                   # hearing from it again says nothing about reachability
-    if new & NUD_CONNECTED:
-        n.confirmed = now
     n.updated = now
     if new != old:
         n.timer.delete()
@@ -347,6 +351,8 @@ def neigh_update(n, lladdr, new, flags, now):
         n.hh = None if n.hh is None else n.tbl.ops.hard_header(n)
         if not new & NUD_CONNECTED:
             n.confirmed = now - 2 * n.tbl.parms.base_reachable_time
+    if new & NUD_CONNECTED and n.hh is None:
+        n.hh = n.tbl.ops.hard_header(n)       # neigh_hh_init, once the address is known
     if new != old:
         if new & NUD_CONNECTED:
             neigh_connect(n)

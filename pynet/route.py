@@ -26,6 +26,7 @@ RT_SCOPE_HOST = 254
 
 IP_RT_MTU_EXPIRES = 600.0      # net.ipv4.route.mtu_expires
 IP_RT_MIN_PMTU = 552            # net.ipv4.route.min_pmtu
+FNHE_MAX = 2048                 # PMTU exceptions kept; the oldest goes first
 INADDR_BROADCAST = 0xFFFFFFFF
 
 
@@ -301,6 +302,8 @@ class Fib:
         mtu = max(mtu, IP_RT_MIN_PMTU)
         fnhe = self.fnhe.get(daddr)
         if fnhe is None:
+            if len(self.fnhe) >= FNHE_MAX:
+                self.fnhe.pop(next(iter(self.fnhe))).timer.delete()
             fnhe = Fnhe(daddr, mtu, now + self.mtu_expires, None)
             fnhe.timer = Timer(self.timers, lambda _now, d=daddr: self.fnhe.pop(d, None))
             self.fnhe[daddr] = fnhe

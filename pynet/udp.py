@@ -169,8 +169,7 @@ class UDPSocket(Sock):
         if level == _socket.IPPROTO_IP and option == getattr(_socket, "IP_MTU", 14):
             if self.state != TCP_ESTABLISHED:
                 raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
-            rt = self._connected_route()
-            return rt.mtu
+            return udp_dst(self).mtu
         raise OSError(errno.ENOPROTOOPT, "Protocol not available")
 
     def bind(self, address):
@@ -258,12 +257,14 @@ class UDPSocket(Sock):
         if self.closed:
             raise OSError(errno.EBADF, "Bad file descriptor")
 
-    def _connected_route(self):
-        rt = __sk_dst_check(self)
-        if rt is None:
-            rt = self.net.fib.ip_route_output(self.daddr, self.saddr, self.bound_dev_if)
-            sk_setup_caps(self, rt)
-        return rt
+
+def udp_dst(sk):
+    """A connected socket's route: the cached dst while valid, else a fresh lookup, cached."""
+    rt = __sk_dst_check(sk)
+    if rt is None:
+        rt = sk.net.fib.ip_route_output(sk.daddr, sk.saddr, sk.bound_dev_if)
+        sk_setup_caps(sk, rt)
+    return rt
 
 
 def udp_sendmsg(sk, data, daddr, dport):
@@ -284,7 +285,7 @@ def udp_sendmsg(sk, data, daddr, dport):
     if not sk.sport:
         net.udp_table.get_port(sk, 0)
     if connected:
-        rt = sk._connected_route()   # a route change takes effect on this very packet
+        rt = udp_dst(sk)        # a route change takes effect on this very packet
     else:
         rt = net.fib.ip_route_output(daddr, sk.rcv_saddr, sk.bound_dev_if)
     if rt.type != RTN_UNICAST and not sk.broadcast:
