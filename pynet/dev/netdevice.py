@@ -268,3 +268,37 @@ def dev_queue_xmit(skb):
             rc = NET_XMIT_DROP
     dev.qdisc_run()
     return rc
+
+
+class DeviceWrapper(NetDevice):
+    """A device stacked on another (smoltcp's phy middleware): the stack uses
+    the wrapper, the wrapper drives `lower`. It takes the lower device's
+    MTU, address, features and headroom, counts what passes through it in
+    its own stats, and by default changes nothing. Subclasses override
+    ndo_start_xmit / ndo_poll to look at or alter frames."""
+
+    def __init__(self, lower, name=None):
+        super().__init__(name or lower.name, mtu=lower.mtu, hwaddr=lower.hwaddr,
+                         features=lower.features, needed_headroom=lower.needed_headroom,
+                         tx_queue_len=lower.tx_queue_len)
+        self.lower = lower
+
+    def ndo_open(self):
+        self.lower.open()
+
+    def ndo_stop(self):
+        self.lower.stop()
+
+    def fileno(self):
+        return self.lower.fileno()
+
+    def ndo_start_xmit(self, skb):
+        length = len(skb)
+        rc = self.lower.ndo_start_xmit(skb)
+        if rc == NETDEV_TX_OK:
+            self.stats.tx_packets += 1
+            self.stats.tx_bytes += length
+        return rc
+
+    def ndo_poll(self, budget, now):
+        return self.lower.rx_batch(budget, now)
