@@ -204,7 +204,7 @@ def validate_xmit_skb(skb, dev):
     if skb.gso_size:
         if net_gso_ok(features, skb.gso_type) and features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
             return [skb]
-        return _gso_segment_frame(skb)
+        return _gso_segment_frame(skb, hw_csum=bool(features & NETIF_F_HW_CSUM))
     if skb.ip_summed == CHECKSUM_PARTIAL and not _csum_offloaded(skb, features):
         from pynet.checksum import skb_checksum_help
         skb_checksum_help(skb)
@@ -217,15 +217,18 @@ def _csum_offloaded(skb, features):
     return bool(features & NETIF_F_IP_CSUM) and skb.protocol == ETH_P_IP
 
 
-def _gso_segment_frame(skb):
+def _gso_segment_frame(skb, hw_csum):
     """skb_gso_segment on a frame: segment from the IPv4 header, then give
-    every segment a copy of the Ethernet header."""
+    every segment a copy of the Ethernet header. With hw_csum the segments
+    keep partial checksums for the device to finish."""
     from pynet.gso import skb_gso_segment
     data = skb.data
     mac_len = ETH_HLEN + (4 if bytes(data[12:14]) == b"\x81\x00" else 0)
     eth = bytes(data[:mac_len])
     skb.pull(mac_len)
-    segs = skb_gso_segment(skb)
+    if skb.network_header < 0:
+        skb.reset_network_header()
+    segs = skb_gso_segment(skb, hw_csum)
     for seg in segs:
         seg.push_data(eth)
         seg.reset_mac_header()
