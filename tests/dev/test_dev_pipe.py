@@ -1,0 +1,100 @@
+"""NetDevice's generic layer through the in-memory pipe and loopback (no privilege)."""
+import select
+
+import pytest
+
+from pynet.dev.loopback import LoopbackDevice
+from pynet.dev.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS, dev_queue_xmit
+from pynet.dev.pipe import pipe_pair
+from pynet.skbuff import SKB
+
+
+def frame(dev, n, size=60):
+    skb = SKB.from_bytes(b"\x02" * 6 + dev.hwaddr + b"\x88\xb5" + n.to_bytes(4, "big")
+                         + bytes(size - 18), headroom=16)
+    skb.dev = dev
+    return skb
+
+
+def test_frames_arrive_on_the_peers_poll_as_private_copies():
+    a, b = pipe_pair()
+    skb = frame(a, 7)
+    assert dev_queue_xmit(skb) == NET_XMIT_SUCCESS
+    assert a.poll() == []
+    got = b.poll()
+    assert len(got) == 1 and got[0].tobytes() == skb.tobytes()
+    assert got[0].dev is b and got[0].mac_header == got[0].data_offset
+    got[0].data[0] = 0xAA           # the receiver's buffer is its own
+    assert skb.data[0] == 0x02
+    assert (a.stats.tx_packets, a.stats.tx_bytes) == (1, 60)
+    assert (b.stats.rx_packets, b.stats.rx_bytes) == (1, 60)
+    assert b.poll() == []
+
+
+def test_fileno_is_readable_exactly_while_frames_wait():
+    a, b = pipe_pair()
+    assert select.select([b], [], [], 0)[0] == []
+    dev_queue_xmit(frame(a, 1))
+    assert select.select([b], [], [], 0)[0] == [b]
+    b.poll()
+    assert select.select([b], [], [], 0)[0] == []
+
+
+def test_budget_limits_a_poll():
+    a, b = pipe_pair()
+    for i in range(10):
+        dev_queue_xmit(frame(a, i))
+    first = b.poll(budget=4)
+    rest = b.poll(budget=64)
+    assert [int.from_bytes(bytes(s.data[14:18]), "big") for s in first + rest] == list(range(10))
+
+
+def test_busy_peer_requeues_in_order_and_loses_nothing():
+    a, b = pipe_pair(rx_queue_len=4)
+    for i in range(10):
+        assert dev_queue_xmit(frame(a, i)) == NET_XMIT_SUCCESS
+    assert a.queue_stopped and len(a.qdisc) == 6 and a.stats.tx_packets == 4
+    seen = []
+    while len(seen) < 10:
+        seen += b.poll(budget=3)    # each receive makes room, waking the sender
+        a.poll()
+    assert [int.from_bytes(bytes(s.data[14:18]), "big") for s in seen] == list(range(10))
+    assert a.stats.tx_dropped == 0 and not a.queue_stopped
+
+
+def test_full_transmit_queue_drops_and_counts():
+    a, b = pipe_pair(rx_queue_len=1)
+    a.qdisc.limit = 3
+    results = [dev_queue_xmit(frame(a, i)) for i in range(6)]
+    assert results == [NET_XMIT_SUCCESS] * 4 + [NET_XMIT_DROP] * 2
+    assert a.stats.tx_dropped == 2
+
+
+def test_down_device_drops_and_stop_purges_the_queue():
+    a, b = pipe_pair(rx_queue_len=1)
+    for i in range(3):
+        dev_queue_xmit(frame(a, i))
+    a.stop()
+    assert a.stats.tx_dropped == 2          # the two waiting in the qdisc
+    assert dev_queue_xmit(frame(a, 9)) == NET_XMIT_DROP
+    assert a.stats.tx_dropped == 3
+    assert a.poll() == []
+    with pytest.raises(ValueError):
+        a.fileno()
+
+
+def test_peer_down_is_a_wire_drop():
+    a, b = pipe_pair()
+    b.stop()
+    assert dev_queue_xmit(frame(a, 1)) == NET_XMIT_SUCCESS
+    assert a.stats.tx_dropped == 1 and a.stats.tx_packets == 0
+
+
+def test_loopback_returns_what_it_sends():
+    with LoopbackDevice() as lo:
+        skbs = [frame(lo, i) for i in range(3)]
+        for s in skbs:
+            dev_queue_xmit(s)
+        got = lo.poll()
+        assert [s.tobytes() for s in got] == [s.tobytes() for s in skbs]
+        assert lo.stats.tx_packets == lo.stats.rx_packets == 3
