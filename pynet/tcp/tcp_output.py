@@ -11,6 +11,7 @@ so Python's per-packet work is per super-segment, not per MSS.
 import errno
 
 from pynet.skbuff import SKB, SKB_GSO_TCPV4
+from pynet.wire.tcp import TcpRepr
 from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import (
     MAX_TCP_HEADER, SEND_SHUTDOWN, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
@@ -97,28 +98,31 @@ def tcp_select_window(sk):
     return new >> shift
 
 
-# -- options --------------------------------------------------------------------
+# -- options and header ------------------------------------------------------------------
 def tcp_syn_options(sk, th):
-    """SYN options, in Linux's order: MSS, SACK-permitted, timestamps, window scale."""
+    """SYN options; TcpRepr lays them out in Linux's order: MSS,
+    SACK-permitted, timestamps, window scale."""
     th.mss = sk.advmss
-    th.sack_ok = sk.sack_enabled
+    th.sack_perm = sk.sack_enabled
     if sk.tstamp_enabled:
-        th.tsval = sk.tcp_time_stamp()
-        th.tsecr = sk.rx_opt.ts_recent if th.tcp_flags & TCPHDR_ACK else 0
+        th.timestamp = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent if th.flags & TCPHDR_ACK else 0)
     if sk.wscale_enabled:
         th.wscale = sk.rx_opt.rcv_wscale
 
 
 def tcp_established_options(sk, th):
     if sk.rx_opt.tstamp_ok:
-        th.tsval = sk.tcp_time_stamp()
-        th.tsecr = sk.rx_opt.ts_recent
+        th.timestamp = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent)
+
+
+def tcp_push_header(skb, th):
+    th.emit(skb.push(th.header_len))
 
 
 # -- the transmit path ------------------------------------------------------------
 def tcp_transmit_skb(sk, skb, clone_it=True):
-    """Send one skb: add the header to a clone (or to skb itself when it is
-    a one-off control segment) and hand it to the address family.
+    """Send one skb: push the header onto a clone (or onto skb itself when
+    it is a one-off control segment) and hand it to the address family.
 
     The retransmit queue keeps the original; header_release() promises it
     will never look at its header area, so the clone may push its header
@@ -131,12 +135,11 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         if tcb.first_tx is None:
             tcb.first_tx = now
         skb.header_release()
-        out = skb.clone()
+        skb_out = skb.clone()
     else:
-        out = skb
+        skb_out = skb
     flags = tcb.tcp_flags
-    th = TcpSkbCb(tcb.seq, tcb.end_seq, flags, sk.rcv_nxt if flags & TCPHDR_ACK else 0)
-    th.pcount = tcb.pcount
+    th = TcpRepr(sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0, flags, 0)
     if flags & TCPHDR_SYN:
         tcp_syn_options(sk, th)
         th.window = min(sk.rcv_wnd, 65535)   # RFC 7323 §2.2: a SYN's window is never scaled
@@ -145,17 +148,18 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         th.window = tcp_select_window(sk)
     if flags & TCPHDR_ACK:
         tcp_event_ack_sent(sk)
-    if len(out):
+    if len(skb_out):
         sk.lsndtime = now
     if tcb.pcount > 1:
-        out.gso_size = sk.mss_cache
-        out.gso_segs = tcb.pcount
-        out.gso_type = SKB_GSO_TCPV4
-    out.cb = th
-    out.sk = sk
+        skb_out.gso_size = sk.mss_cache
+        skb_out.gso_segs = tcb.pcount
+        skb_out.gso_type = SKB_GSO_TCPV4
+    tcp_push_header(skb_out, th)
+    skb_out.cb = None
+    skb_out.sk = sk
     sk.stats["OutSegs"] += tcb.pcount
-    sk.af_ops.send_check(sk, out)
-    return sk.af_ops.queue_xmit(sk, out)
+    sk.af_ops.send_check(sk, skb_out)
+    return sk.af_ops.queue_xmit(sk, skb_out)
 
 
 def tcp_init_nondata_skb(sk, seq, flags):
@@ -242,17 +246,16 @@ def tcp_connect(sk):
 
 def tcp_make_synack(listener, req):
     """The SYN-ACK for a request sock (RFC 9293 §3.10.7.2)."""
-    skb = tcp_init_nondata_skb(listener, req.snt_isn, TCPHDR_SYN | TCPHDR_ACK)
-    th = skb.cb
-    th.ack_seq = seq_add(req.rcv_isn, 1)
-    th.window = min(req.rcv_wnd, 65535)
-    th.mss = listener.advmss
-    th.sack_ok = req.sack_ok
+    skb = SKB(MAX_TCP_HEADER)
+    skb.reserve(MAX_TCP_HEADER)
+    th = TcpRepr(req.sport, req.dport, req.snt_isn, seq_add(req.rcv_isn, 1),
+                 TCPHDR_SYN | TCPHDR_ACK, min(req.rcv_wnd, 65535), mss=listener.advmss,
+                 sack_perm=req.sack_ok)
     if req.tstamp_ok:
-        th.tsval = (int(listener.tcp_mstamp * 1000) + req.ts_off) & 0xFFFFFFFF
-        th.tsecr = req.ts_recent
+        th.timestamp = ((int(listener.tcp_mstamp * 1000) + req.ts_off) & 0xFFFFFFFF, req.ts_recent)
     if req.wscale_ok:
         th.wscale = req.rcv_wscale
+    tcp_push_header(skb, th)
     skb.sk = req
     return skb
 
@@ -266,45 +269,6 @@ def tcp_send_synack(sk):
 
 
 # -- sending data ---------------------------------------------------------------------
-def tcp_sendmsg(sk, data, now):
-    """Queue user data; returns the bytes taken (0: the send buffer is full).
-
-    Data is appended to the tail skb while it has room up to the size goal,
-    so a stream of small writes still makes full-sized segments.
-    """
-    sk.tcp_mstamp = now
-    if sk.sk_err:
-        raise OSError(sk.sk_err, "socket error")
-    if sk.sk_shutdown & SEND_SHUTDOWN:
-        raise OSError(errno.EPIPE, "send after shutdown")
-    if sk.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
-        if sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
-            return 0
-        raise OSError(errno.ENOTCONN, "not connected")
-    view = memoryview(data).cast("B")
-    size_goal = tcp_size_goal(sk)
-    copied = 0
-    total = len(view)
-    while copied < total:
-        skb = sk.write_queue[-1] if sk.write_queue else None
-        if skb is None or len(skb) >= size_goal or skb.cb.tcp_flags & TCPHDR_FIN:
-            if sk.sk_wmem_queued >= sk.sk_sndbuf:
-                break
-            skb = SKB(MAX_TCP_HEADER + size_goal)
-            skb.reserve(MAX_TCP_HEADER)
-            skb.cb = TcpSkbCb(sk.write_seq, sk.write_seq, TCPHDR_ACK)
-            sk.write_queue.append(skb)
-            sk.sk_wmem_queued += skb.truesize
-        n = min(size_goal - len(skb), total - copied, skb.tailroom)
-        skb.put_data(view[copied:copied + n])
-        skb.cb.end_seq = seq_add(skb.cb.end_seq, n)
-        sk.write_seq = seq_add(sk.write_seq, n)
-        copied += n
-    if copied:
-        tcp_push(sk)
-    return copied
-
-
 def tcp_push(sk):
     if sk.write_queue:
         sk.write_queue[-1].cb.tcp_flags |= TCPHDR_PSH
