@@ -410,9 +410,11 @@ def tcp_ack(sk, skb):
     # RFC 5681 §2: same ACK, no data, no SYN/FIN, same window, data outstanding
     is_dupack = (ack == prior_snd_una and tcb.seq == tcb.end_seq and not window_changed
                  and prior_packets and not tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN))
+    # the ACK that ends recovery does not grow cwnd too (RFC 5681 §3.2 step 6)
+    may_raise_cwnd = sk.ca_state < TCP_CA_Recovery
     if is_dupack or sk.ca_state != TCP_CA_Open:
         tcp_fastretrans_alert(sk, acked, is_dupack)
-    if acked and sk.ca_state < TCP_CA_Recovery:
+    if acked and may_raise_cwnd:
         sk.ca_ops.cong_avoid(sk, ack, acked)
     if sk.lost_out > sk.retrans_out:
         out.tcp_xmit_retransmit_queue(sk)

@@ -152,6 +152,8 @@ def inet_listen(sk, hashinfo, addr, port, backlog):
         raise OSError(errno.EINVAL, "socket is connected")
     sk.saddr, sk.sport = addr, port
     sk.backlog = max(backlog, 0)
+    # the MSS our SYN-ACKs announce; children take their path MTU from here too
+    sk.advmss = sk.pmtu - sk.af_ops.net_header_len - 20
     if sk.state != _S.LISTEN:
         hashinfo.listen_hash(sk)
         sk.state = _S.LISTEN

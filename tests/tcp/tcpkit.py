@@ -153,3 +153,41 @@ def link(a, b, now, drop=lambda seg: False, rounds=100000):
             if not drop(seg):
                 a.deliver(seg, now)
     raise AssertionError("link did not settle")
+
+
+def client(a, peer_iss=5000, rtt=0.1, peer_win=65535, peer_wscale=0, ts=True, dport=80,
+           t0=0.0, **attrs):
+    """A socket on `a` connected to a scripted peer: returns (sk, peer) where
+    peer(flags, seq_off, ack_off, ...) builds the peer's next segment with
+    sequence numbers relative to both ISNs."""
+    from pynet.tcp.tcp_ipv4 import tcp_v4_connect
+    sk = a.sock(**attrs)
+    tcp_v4_connect(sk, B_IP, dport, t0)
+    syn, = a.take()
+    opts = {"mss": 1460, "wscale": peer_wscale}
+    if ts:
+        opts["timestamp"] = (1000, syn.th.timestamp[0])
+
+    def peer(flags, seq=1, ack=1, win=peer_win, payload=b"", **kw):
+        return Seg(flags, (peer_iss + seq) & 0xFFFFFFFF, (sk.iss + ack) & 0xFFFFFFFF, win,
+                   payload, sport=dport, dport=sk.sport, **kw)
+
+    a.deliver(peer("SA", seq=0, ack=1, **opts), t0 + rtt)
+    ack, = a.take()
+    assert ack.flags == "A"
+    peer.iss = peer_iss
+    return sk, peer
+
+
+def run_until(host, end):
+    """Fire the host's timers one expiry at a time up to `end`; returns
+    [(time, segment)] for everything sent, at the exact expiry times."""
+    sent = []
+    while True:
+        t = host.timers.next_expiry()
+        if t is None or t > end:
+            host.run(end)
+            sent += [(end, s) for s in host.take()]
+            return sent
+        host.run(t)
+        sent += [(t, s) for s in host.take()]
