@@ -140,3 +140,25 @@ def fragment(pkt, mtu):
         out.append(with_ip_checksum(ip) + chunk)
         offset += len(chunk)
     return out
+
+
+# -- packets to feed both -----------------------------------------------------------------
+def tcp_header(sport=40000, dport=80, seq=1, ack=1, flags=0x10, window=65535, options=b""):
+    """A TCP header (checksum zero); options padded with NOP to 4-byte words."""
+    options = bytes(options) + b"\x01" * (-len(options) % 4)
+    doff = (20 + len(options)) // 4
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, doff << 4, flags, window, 0, 0) + options
+
+
+def udp_header(sport=40000, dport=53, length=8):
+    return struct.pack("!HHHH", sport, dport, length, 0)
+
+
+def ipv4_packet(proto, l4, saddr=0xc6120001, daddr=0xc6120002, ident=0x1234, df=False,
+                mf=False, frag_offset=0, ttl=64, options=b""):
+    """An IPv4 packet around l4 (any bytes), with a valid header checksum."""
+    hl = 20 + len(options)
+    frag = (0x4000 if df else 0) | (0x2000 if mf else 0) | frag_offset // 8
+    header = struct.pack("!BBHHHBBHII", 0x40 | hl // 4, 0, min(hl + len(l4), 0xffff), ident,
+                         frag, ttl, proto, 0, saddr, daddr) + bytes(options)
+    return with_ip_checksum(header) + bytes(l4)

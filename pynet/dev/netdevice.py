@@ -204,7 +204,7 @@ def validate_xmit_skb(skb, dev):
     if skb.gso_size:
         if net_gso_ok(features, skb.gso_type) and features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
             return [skb]
-        return _gso_segment_frame(skb)
+        return _gso_segment_frame(skb, hw_csum=bool(features & NETIF_F_HW_CSUM))
     if skb.ip_summed == CHECKSUM_PARTIAL and not _csum_offloaded(skb, features):
         from pynet.checksum import skb_checksum_help
         skb_checksum_help(skb)
@@ -217,15 +217,18 @@ def _csum_offloaded(skb, features):
     return bool(features & NETIF_F_IP_CSUM) and skb.protocol == ETH_P_IP
 
 
-def _gso_segment_frame(skb):
+def _gso_segment_frame(skb, hw_csum):
     """skb_gso_segment on a frame: segment from the IPv4 header, then give
-    every segment a copy of the Ethernet header."""
+    every segment a copy of the Ethernet header. With hw_csum the segments
+    keep partial checksums for the device to finish."""
     from pynet.gso import skb_gso_segment
     data = skb.data
     mac_len = ETH_HLEN + (4 if bytes(data[12:14]) == b"\x81\x00" else 0)
     eth = bytes(data[:mac_len])
     skb.pull(mac_len)
-    segs = skb_gso_segment(skb)
+    if skb.network_header < 0:
+        skb.reset_network_header()
+    segs = skb_gso_segment(skb, hw_csum)
     for seg in segs:
         seg.push_data(eth)
         seg.reset_mac_header()
@@ -268,3 +271,37 @@ def dev_queue_xmit(skb):
             rc = NET_XMIT_DROP
     dev.qdisc_run()
     return rc
+
+
+class DeviceWrapper(NetDevice):
+    """A device stacked on another (smoltcp's phy middleware): the stack uses
+    the wrapper, the wrapper drives `lower`. It takes the lower device's
+    MTU, address, features and headroom, counts what passes through it in
+    its own stats, and by default changes nothing. Subclasses override
+    ndo_start_xmit / ndo_poll to look at or alter frames."""
+
+    def __init__(self, lower, name=None):
+        super().__init__(name or lower.name, mtu=lower.mtu, hwaddr=lower.hwaddr,
+                         features=lower.features, needed_headroom=lower.needed_headroom,
+                         tx_queue_len=lower.tx_queue_len)
+        self.lower = lower
+
+    def ndo_open(self):
+        self.lower.open()
+
+    def ndo_stop(self):
+        self.lower.stop()
+
+    def fileno(self):
+        return self.lower.fileno()
+
+    def ndo_start_xmit(self, skb):
+        length = len(skb)
+        rc = self.lower.ndo_start_xmit(skb)
+        if rc == NETDEV_TX_OK:
+            self.stats.tx_packets += 1
+            self.stats.tx_bytes += length
+        return rc
+
+    def ndo_poll(self, budget, now):
+        return self.lower.rx_batch(budget, now)

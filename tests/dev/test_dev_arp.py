@@ -3,7 +3,7 @@ import select
 
 import pytest
 
-from arp import arp_request, parse_arp_reply
+from frames import arp_request, parse_arp_reply
 from pynet.dev.netdevice import NET_XMIT_SUCCESS, dev_queue_xmit
 from pynet.netns import kernel_peer
 from pynet.skbuff import SKB

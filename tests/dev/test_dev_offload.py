@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from frames import ipv4_header, ones_sum
 from pynet.dev.netdevice import NET_XMIT_SUCCESS, dev_queue_xmit
 from pynet.netns import kernel_peer
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
@@ -17,26 +18,13 @@ UDP_SEGMENT = 103          # linux/udp.h
 PAYLOAD = bytes((i * 7 + i // 251) & 0xFF for i in range(60000))
 
 
-def fold(s):
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
-
-
-def ones_sum(b):
-    if len(b) % 2:
-        b += b"\0"
-    return fold(sum(struct.unpack(f"!{len(b) // 2}H", b)))
-
-
 def udp_gso_frame(dev, peer, sport, dport, payload, gso_size):
     """One Ethernet frame holding a UDP datagram too big for the MTU, left for
     the kernel to segment: CHECKSUM_PARTIAL with the pseudo-header sum in
     the UDP checksum field (not inverted), as Linux's udp_send_skb does."""
     src, dst = socket.inet_aton(peer.pynet_addr()), socket.inet_aton(peer.kernel_addr)
     ulen = 8 + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 1, 0x4000, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", 0xFFFF - ones_sum(ip)) + ip[12:]
+    ip = ipv4_header(0, 20 + ulen, 17, src, dst, ident=1)
     pseudo = ones_sum(src + dst + struct.pack("!HH", 17, ulen))
     udp = struct.pack("!HHHH", sport, dport, ulen, pseudo)
     eth = peer.kernel_hwaddr + dev.hwaddr + b"\x08\x00"

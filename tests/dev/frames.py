@@ -1,4 +1,5 @@
-"""Plain-bytes ARP (RFC 826) for the device tests, independent of pynet.wire."""
+"""Plain-bytes frames for the device tests (ARP, RFC 826; IPv4 checksums, RFC 1071),
+independent of pynet.wire and pynet.checksum so they can check those."""
 import socket
 import struct
 
@@ -22,3 +23,20 @@ def parse_arp_reply(frame):
     if (htype, ptype, hlen, plen, op) != (1, 0x0800, 6, 4, 2):
         return None
     return (frame[22:28], socket.inet_ntoa(frame[28:32]), frame[32:38], socket.inet_ntoa(frame[38:42]))
+
+
+def ones_sum(b):
+    """RFC 1071 ones'-complement sum of b, folded to 16 bits."""
+    b = bytes(b)
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def ipv4_header(tos, total_len, proto, src, dst, ident=0, flags_frag=0x4000):
+    """A 20-byte IPv4 header with a valid checksum (src/dst: 4 bytes)."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, tos, total_len, ident, flags_frag, 64, proto, 0, src, dst)
+    return ip[:10] + struct.pack("!H", 0xFFFF - ones_sum(ip)) + ip[12:]
