@@ -115,7 +115,13 @@ def skb_checksum(SKB skb not None, offset, length, sum=0):
     cdef uint32_t n = skb_len(&skb.skb)
     cdef uint32_t off = _ranged(offset, n, "offset")
     cdef uint32_t ln = _ranged(length, n - off, "length")
-    return _csum_buffer(skb_data(&skb.skb) + off, ln, _ranged(sum, 0xffffffff, "sum"))
+    cdef uint32_t s = _ranged(sum, 0xffffffff, "sum")
+    cdef const unsigned char *p = skb_data(&skb.skb) + off
+    skb.exports += 1        # pin the buffer: no reallocation while the GIL is dropped
+    try:
+        return _csum_buffer(p, ln, s)
+    finally:
+        skb.exports -= 1
 
 
 def skb_checksum_help(SKB skb not None):
@@ -134,7 +140,12 @@ def skb_checksum_help(SKB skb not None):
     if skb_header_cloned(s):
         skb._realloc(0, 0, "skb_checksum_help")
         s = &skb.skb
-    cdef uint32_t sm = _csum_buffer(s.head + s.csum_start, s.tail - s.csum_start, 0)
+    cdef uint32_t sm
+    skb.exports += 1        # pin the buffer, as in skb_checksum
+    try:
+        sm = _csum_buffer(s.head + s.csum_start, s.tail - s.csum_start, 0)
+    finally:
+        skb.exports -= 1
     # A computed 0 goes out as 0xffff, its ones'-complement twin: to UDP a
     # 0 means "no checksum" (RFC 768), to TCP both verify (Linux's CSUM_MANGLED_0).
     ccsum.csum_put_be16(s.head + s.csum_start + s.csum_offset, ccsum.csum_fold(sm) or 0xffff)

@@ -10,7 +10,8 @@ from pynet._cdefs.gso cimport (GSO_OK, seg_plan, gso_strerror, seg_plan_size,
                                ip_fragment_fill)
 
 
-cdef list _split(SKB skb, seg_plan *plan, bint gso):
+cdef list _split(const sk_buff *skb, seg_plan *plan, bint gso, SKB owner):
+    """The output skbs of plan, filled from skb (a snapshot of owner's)."""
     cdef uint32_t i, n = plan.nsegs
     cdef list out = []
     cdef SKB seg
@@ -19,23 +20,26 @@ cdef list _split(SKB skb, seg_plan *plan, bint gso):
         raise MemoryError()
     try:
         for i in range(n):
-            seg = SKB.__new__(SKB, seg_plan_size(plan, i))
-            seg.sk = skb.sk
-            seg.dev = skb.dev
-            seg.dst = skb.dst
-            seg.cb = skb.cb
+            seg = SKB.__new__(SKB)
+            skb_release(&seg.skb)
+            if skb_init(&seg.skb, seg_plan_size(plan, i)) != SKB_OK:
+                raise MemoryError()
+            seg.sk = owner.sk
+            seg.dev = owner.dev
+            seg.dst = owner.dst
+            seg.cb = owner.cb
             segs[i] = &seg.skb
             out.append(seg)
-        if skb_len(&skb.skb) >= CSUM_NOGIL_BYTES:
+        if skb_len(skb) >= CSUM_NOGIL_BYTES:
             with nogil:
                 if gso:
-                    skb_gso_fill(&skb.skb, plan, segs)
+                    skb_gso_fill(skb, plan, segs)
                 else:
-                    ip_fragment_fill(&skb.skb, plan, segs)
+                    ip_fragment_fill(skb, plan, segs)
         elif gso:
-            skb_gso_fill(&skb.skb, plan, segs)
+            skb_gso_fill(skb, plan, segs)
         else:
-            ip_fragment_fill(&skb.skb, plan, segs)
+            ip_fragment_fill(skb, plan, segs)
     finally:
         PyMem_Free(segs)
     return out
@@ -55,12 +59,19 @@ def skb_gso_segment(SKB skb not None, bint hw_csum=False):
     The input is not changed. Raises ValueError for what it cannot split.
     """
     cdef seg_plan plan
-    cdef int rc = skb_gso_plan(&skb.skb, hw_csum, &plan)
+    # Plan and fill from one snapshot of the pointers, with the buffer pinned
+    # (no reallocation), whatever other threads do while the GIL is free.
+    cdef sk_buff snap = skb.skb
+    cdef int rc = skb_gso_plan(&snap, hw_csum, &plan)
     if rc != GSO_OK:
         raise ValueError(f"skb_gso_segment: {gso_strerror(rc).decode()} "
-                         f"(len {skb_len(&skb.skb)}, gso_size {skb.skb.gso_size}, "
-                         f"gso_type {skb.skb.gso_type:#x})")
-    return _split(skb, &plan, True)
+                         f"(len {skb_len(&snap)}, gso_size {snap.gso_size}, "
+                         f"gso_type {snap.gso_type:#x})")
+    skb.exports += 1
+    try:
+        return _split(&snap, &plan, True, skb)
+    finally:
+        skb.exports -= 1
 
 
 def ip_fragment_skb(SKB skb not None, mtu):
@@ -78,8 +89,13 @@ def ip_fragment_skb(SKB skb not None, mtu):
     cdef seg_plan plan
     if skb.skb.ip_summed == CHECKSUM_PARTIAL:
         skb_checksum_help(skb)
-    cdef int rc = ip_fragment_plan(&skb.skb, m, &plan)
+    cdef sk_buff snap = skb.skb      # as in skb_gso_segment
+    cdef int rc = ip_fragment_plan(&snap, m, &plan)
     if rc != GSO_OK:
         raise ValueError(f"ip_fragment_skb: {gso_strerror(rc).decode()} "
-                         f"(len {skb_len(&skb.skb)}, mtu {m})")
-    return _split(skb, &plan, False)
+                         f"(len {skb_len(&snap)}, mtu {m})")
+    skb.exports += 1
+    try:
+        return _split(&snap, &plan, False, skb)
+    finally:
+        skb.exports -= 1

@@ -11,6 +11,7 @@ from pynet.gso import ip_fragment_skb
 from pynet.skbuff import CHECKSUM_NONE, SKB
 
 import oracle
+import wirekit
 
 # Options: security (type 130, copied), record route (7, not copied),
 # timestamp (68, not copied), a NOP, and stream id (136, copied).
@@ -59,6 +60,20 @@ def test_a_4k_udp_datagram_over_a_1500_byte_mtu():
     for f in frags:
         assert (f.headroom, f.network_header, f.transport_header) == (32, 32, 52)
         assert f.ip_summed == CHECKSUM_NONE
+
+
+def test_the_kernels_fragments_of_a_4k_udp_datagram_come_out_byte_for_byte():
+    # tests/captures/udp_frag.pcap: Linux fragmenting a 4 KB UDP datagram on
+    # a 1280-byte MTU link. Put it back together, split it again, compare.
+    kernel = [f[14:] for f in wirekit.frames("udp_frag.pcap")
+              if oracle.ip_fields(f[14:])["proto"] == 17]
+    data = b"".join(f[20:] for f in kernel)
+    header = bytearray(kernel[0][:20])
+    header[2:4] = struct.pack("!H", 20 + len(data))
+    header[6:8] = b"\0\0"                                 # offset 0, MF clear
+    datagram = oracle.with_ip_checksum(header) + data
+    frags = ip_fragment_skb(frag_skb(datagram, headroom=14), 1280)
+    assert [bytes(f.data) for f in frags] == kernel
 
 
 def test_later_fragments_carry_only_the_copied_options():

@@ -206,3 +206,40 @@ def test_random_frames_raise_or_segment_but_never_crash():
         for s in segs:
             assert ip_fast_csum(s.data) == 0
     assert ok > 100
+
+
+def test_the_input_is_pinned_only_while_it_is_being_read():
+    skb = gso_skb(tcp_pkt(b"r" * 40000), 1448)
+    skb_gso_segment(skb)
+    skb.gso_size = 0
+    with pytest.raises(ValueError):
+        skb_gso_segment(skb)
+    skb.expand_head(16)                 # no view left behind: it may reallocate
+    assert skb.headroom == 80
+
+
+def test_another_thread_cannot_free_the_buffer_under_a_running_split():
+    # Large inputs are segmented without the GIL; a reallocation attempted
+    # meanwhile must fail cleanly (BufferError), not free what C is reading.
+    import threading
+    payload = random.Random(5).randbytes(60000)
+    pkt = tcp_pkt(payload)
+    skb = gso_skb(pkt, 1448)
+    stop = threading.Event()
+
+    def reallocate():
+        while not stop.is_set():
+            try:
+                skb.expand_head(0)
+            except BufferError:
+                pass
+
+    t = threading.Thread(target=reallocate)
+    t.start()
+    try:
+        for _ in range(200):
+            segs = skb_gso_segment(skb)
+            assert b"".join(verify(s) for s in segs) == payload
+    finally:
+        stop.set()
+        t.join()
