@@ -9,3 +9,11 @@ except ImportError as exc:  # no silent pure-Python fallback: say how to build i
     ) from exc
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # pynet.Stack without importing the whole IPv4 layer for `import pynet`.
+    if name == "Stack":
+        from pynet.stack import Stack
+        return Stack
+    raise AttributeError(f"module 'pynet' has no attribute {name!r}")

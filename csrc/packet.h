@@ -1,0 +1,39 @@
+/* packet.h - AF_PACKET I/O for pynet's PacketDevice (pynet/dev/packet.py).
+ *
+ * Receive: a TPACKET_V3 ring (blocks of frames the kernel fills and hands
+ * over whole); frames are copied out into skbs. Transmit: a separate socket
+ * of protocol 0 (it never receives), frames sent with sendmmsg() in batches,
+ * PACKET_QDISC_BYPASS. With vnet_hdr both sockets use PACKET_VNET_HDR, so
+ * GSO frames cross whole in both directions. Plain C, no Python.h; called
+ * with the GIL released. Functions return a count or -errno.
+ */
+#ifndef PYNET_PACKET_H
+#define PYNET_PACKET_H
+
+#include <stddef.h>
+#include "skb.h"
+
+struct pkt_ring {
+    int fd;
+    int vnet_hdr;
+    unsigned char *map;
+    size_t map_len;
+    unsigned int block_size, block_nr;
+    unsigned int cur;          /* block being read */
+    unsigned int left;         /* frames left in it (0: not yet taken) */
+    unsigned char *next;       /* next frame in it */
+};
+
+int pkt_rx_open(struct pkt_ring *r, int ifindex, unsigned int block_size,
+                unsigned int block_nr, unsigned int retire_ms, int vnet_hdr);
+void pkt_rx_close(struct pkt_ring *r);
+/* Copy up to n frames from the ring into the empty skbs. Frames that do not
+ * fit, were truncated or carry a bad virtio header count in *bad. */
+int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint64_t tstamp_ns, int *bad);
+
+int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass);
+/* Send up to n frames with sendmmsg, status[i] 0 or -errno (dropped).
+ * Stops at EAGAIN/ENOBUFS; returns how many skbs were consumed. */
+int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status);
+
+#endif

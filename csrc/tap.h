@@ -1,0 +1,36 @@
+/* tap.h - Linux TAP device I/O for pynet's TapDevice (pynet/dev/tap.py).
+ *
+ * Plain C, called by pynet/tap.pxi with the GIL released. The descriptor is
+ * non-blocking; reads and writes loop over several frames per call and stop
+ * at EAGAIN. Functions return a count or -errno.
+ */
+#ifndef PYNET_TAP_H
+#define PYNET_TAP_H
+
+#include <net/if.h>
+#include "skb.h"
+
+/* Create or attach the TAP called name (empty: the kernel picks one, written
+ * back to ifname). vnet_hdr turns on IFF_VNET_HDR with a 10-byte header. */
+int tap_open(const char *name, int vnet_hdr, char ifname[IFNAMSIZ]);
+int tap_set_persist(int fd, int persist);
+/* TUNSETOFFLOAD with TUN_F_* flags: what the kernel may hand the reader. */
+int tap_set_offload(int fd, unsigned int tun_flags);
+
+/* Read up to n frames into the empty skbs (each with room for a whole frame
+ * past its headroom). Malformed virtio headers are counted in *bad and their
+ * skb reused. Returns the number of skbs filled, or -errno when the first
+ * read fails with something other than EAGAIN. */
+int tap_read_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr,
+                   uint64_t tstamp_ns, int *bad);
+
+/* Write up to n frames. status[i] is 0 (sent) or -errno (dropped: the
+ * kernel refused it). Stops at EAGAIN; returns the number of skbs consumed
+ * (sent or dropped), the rest are for a later call. */
+int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status);
+
+/* Bench-only baseline: write the same frame count times with a plain write()
+ * loop (busy-retry on EAGAIN). Returns frames written or -errno. */
+long tap_bench_write_loop(int fd, const unsigned char *frame, uint32_t len, long count);
+
+#endif

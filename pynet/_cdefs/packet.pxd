@@ -1,0 +1,13 @@
+# Declarations of csrc/packet.h for pynet/packet.pxi.
+from libc.stdint cimport uint64_t
+from pynet._cdefs.skb cimport sk_buff
+
+cdef extern from "packet.h" nogil:
+    struct pkt_ring:
+        int fd
+    int pkt_rx_open(pkt_ring *r, int ifindex, unsigned int block_size,
+                    unsigned int block_nr, unsigned int retire_ms, int vnet_hdr)
+    void pkt_rx_close(pkt_ring *r)
+    int pkt_rx_batch(pkt_ring *r, sk_buff **skbs, int n, uint64_t tstamp_ns, int *bad)
+    int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass)
+    int pkt_tx_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status)

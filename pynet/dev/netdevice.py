@@ -1,0 +1,307 @@
+"""Network devices: Linux's struct net_device, net_device_ops and dev_queue_xmit.
+
+A driver subclasses NetDevice and supplies the ops:
+
+- ``ndo_open()`` / ``ndo_stop()``: bring the hardware (descriptor) up / down;
+- ``ndo_start_xmit(skb)``: hand one frame (data at the Ethernet header) to the
+  hardware; return NETDEV_TX_OK (the driver owns the skb now and counts it
+  in stats: tx_packets/tx_bytes, or tx_errors/tx_dropped) or NETDEV_TX_BUSY
+  (not taken: the queue layer keeps it); ``ndo_xmit_batch(skbs)`` may send
+  several at once;
+- ``ndo_poll(budget, now)``: NAPI's poll: at most ``budget`` received skbs
+  (the generic layer counts rx_packets/rx_bytes; the driver counts what it
+  drops in rx_errors/rx_dropped).
+
+The stack uses only the generic half: ``open()``, ``stop()``, ``poll()``,
+``fileno()`` and ``dev_queue_xmit(skb)``. Frames wait in a bounded transmit
+queue (the qdisc) while the driver is busy; ``dev_queue_xmit`` finishes
+checksums and segments GSO skbs in software for a device that lacks the
+offload (Linux's validate_xmit_skb), so the stack may always build
+CHECKSUM_PARTIAL and GSO skbs.
+"""
+from dataclasses import dataclass, fields
+import itertools
+
+from pynet.skbuff import CHECKSUM_PARTIAL, SKB_GSO_DODGY, SKBQueue
+
+# net_device_ops.ndo_start_xmit results (include/linux/netdevice.h).
+NETDEV_TX_OK = 0x00
+NETDEV_TX_BUSY = 0x10
+# dev_queue_xmit results.
+NET_XMIT_SUCCESS = 0x00
+NET_XMIT_DROP = 0x01
+
+# Feature bits, laid out as Linux's netdev_features_t: a GSO feature is the
+# skb's SKB_GSO_* bit shifted by NETIF_F_GSO_SHIFT, so net_gso_ok() is a mask test.
+NETIF_F_SG = 1 << 0
+NETIF_F_IP_CSUM = 1 << 1          # IPv4 TCP/UDP checksums only
+NETIF_F_HW_CSUM = 1 << 3          # any checksum at csum_start/csum_offset
+NETIF_F_RXCSUM = 1 << 8           # receive path reports verified checksums
+NETIF_F_GSO_SHIFT = 16
+NETIF_F_TSO = 1 << (NETIF_F_GSO_SHIFT + 0)       # SKB_GSO_TCPV4
+NETIF_F_TSO_ECN = 1 << (NETIF_F_GSO_SHIFT + 3)   # SKB_GSO_TCP_ECN
+NETIF_F_TSO6 = 1 << (NETIF_F_GSO_SHIFT + 5)      # SKB_GSO_TCPV6
+NETIF_F_GSO_UDP_L4 = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
+NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
+
+ETH_HLEN = 14
+ETH_P_IP = 0x0800
+ETH_P_8021Q = 0x8100
+
+_ifindex = itertools.count(1)
+
+
+def net_gso_ok(features, gso_type):
+    """Whether a device with `features` segments skbs of `gso_type` itself."""
+    need = ((gso_type & ~SKB_GSO_DODGY) << NETIF_F_GSO_SHIFT) & NETIF_F_GSO_MASK
+    return features & need == need
+
+
+@dataclass
+class NetDeviceStats:
+    """struct rtnl_link_stats64, the fields pynet keeps."""
+    rx_packets: int = 0
+    tx_packets: int = 0
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+
+    def as_dict(self):
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class NetDevice:
+    """One network interface. Subclasses are drivers; see the module docstring.
+
+    Attributes: name, ifindex, mtu, hwaddr (6 bytes), features (NETIF_F_*),
+    needed_headroom (bytes the stack should reserve in front of the Ethernet
+    header), stats, tx_queue_len (bound of the transmit queue), up,
+    queue_stopped.
+    """
+
+    def __init__(self, name, *, mtu=1500, hwaddr=b"\x00" * 6, features=0,
+                 needed_headroom=0, tx_queue_len=1000):
+        if len(hwaddr) != 6:
+            raise ValueError("hwaddr must be 6 bytes")
+        self.name = name
+        self.ifindex = next(_ifindex)
+        self.mtu = mtu
+        self.hwaddr = bytes(hwaddr)
+        self.features = features
+        self.needed_headroom = needed_headroom
+        self.stats = NetDeviceStats()
+        self.tx_queue_len = tx_queue_len
+        self.qdisc = SKBQueue(tx_queue_len)
+        self.up = False
+        self.queue_stopped = False
+
+    # -- net_device_ops: drivers override these -------------------------------
+    def ndo_open(self):
+        pass
+
+    def ndo_stop(self):
+        pass
+
+    def ndo_start_xmit(self, skb):
+        raise NotImplementedError
+
+    def ndo_poll(self, budget, now):
+        raise NotImplementedError
+
+    def fileno(self):
+        """A descriptor that becomes readable when frames arrive."""
+        raise NotImplementedError
+
+    # -- generic device layer --------------------------------------------------
+    def open(self):
+        """dev_open: start the hardware, then accept frames."""
+        if not self.up:
+            self.ndo_open()
+            self.up = True
+            self.queue_stopped = False
+        return self
+
+    def stop(self):
+        """dev_close: drop what is still queued (counted) and stop the hardware."""
+        if self.up:
+            self.up = False
+            self.stats.tx_dropped += self.qdisc.purge()
+            self.ndo_stop()
+
+    close = stop
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def netif_stop_queue(self):
+        self.queue_stopped = True
+
+    def netif_wake_queue(self):
+        """The driver has room again: let the queued frames go."""
+        self.queue_stopped = False
+        self.qdisc_run()
+
+    def ndo_xmit_batch(self, skbs):
+        """Send several frames; return how many the driver took (the rest
+        found it busy). Drivers that can write a batch in one call override it."""
+        for i, skb in enumerate(skbs):
+            if self.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
+                return i
+        return len(skbs)
+
+    def qdisc_run(self, quota=64):
+        """Send queued frames, `quota` per driver call, until the queue is
+        empty or the driver is busy."""
+        q = self.qdisc
+        while not self.queue_stopped and q:
+            batch = [q.dequeue() for _ in range(min(quota, len(q)))]
+            sent = self.ndo_xmit_batch(batch)
+            if sent < len(batch):
+                for skb in reversed(batch[sent:]):
+                    q.enqueue_head(skb)   # dev_requeue_skb: never lost
+                self.queue_stopped = True
+
+    def rx_batch(self, budget, now=None):
+        """Frames received by the driver, counted, with skb.dev set to this device."""
+        skbs = self.ndo_poll(budget, now)
+        st = self.stats
+        for skb in skbs:
+            skb.dev = self
+            st.rx_packets += 1
+            st.rx_bytes += len(skb)
+        return skbs
+
+    def poll(self, budget=64, now=None):
+        """NAPI poll: retry a busy transmit queue, then return up to `budget`
+        received skbs (data and mac_header at the Ethernet header; checksum
+        and GSO offload state in ip_summed / csum_* / gso_*). `now` is the
+        caller's clock, for wrappers that delay or rate-limit."""
+        if not self.up:
+            return []
+        if self.queue_stopped or self.qdisc:
+            self.netif_wake_queue()
+        return self.rx_batch(budget, now)
+
+    def __repr__(self):
+        return (f"<{type(self).__name__} {self.name} ifindex={self.ifindex} mtu={self.mtu} "
+                f"{'up' if self.up else 'down'}>")
+
+
+def validate_xmit_skb(skb, dev):
+    """Finish in software what `dev` cannot offload: a list of skbs to send.
+
+    GSO skbs are segmented unless the device handles their gso_type; a
+    CHECKSUM_PARTIAL skb gets its checksum filled unless the device checksums.
+    (net/core/dev.c: validate_xmit_skb, skb_csum_hwoffload_help.)
+    """
+    features = dev.features
+    if skb.gso_size:
+        if net_gso_ok(features, skb.gso_type) and features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
+            return [skb]
+        return _gso_segment_frame(skb, hw_csum=bool(features & NETIF_F_HW_CSUM))
+    if skb.ip_summed == CHECKSUM_PARTIAL and not _csum_offloaded(skb, features):
+        from pynet.checksum import skb_checksum_help
+        skb_checksum_help(skb)
+    return [skb]
+
+
+def _csum_offloaded(skb, features):
+    if features & NETIF_F_HW_CSUM:
+        return True
+    return bool(features & NETIF_F_IP_CSUM) and skb.protocol == ETH_P_IP
+
+
+def _gso_segment_frame(skb, hw_csum):
+    """skb_gso_segment on a frame: segment from the IPv4 header, then give
+    every segment a copy of the Ethernet header. With hw_csum the segments
+    keep partial checksums for the device to finish."""
+    from pynet.gso import skb_gso_segment
+    data = skb.data
+    mac_len = ETH_HLEN + (4 if bytes(data[12:14]) == b"\x81\x00" else 0)
+    eth = bytes(data[:mac_len])
+    skb.pull(mac_len)
+    if skb.network_header < 0:
+        skb.reset_network_header()
+    segs = skb_gso_segment(skb, hw_csum)
+    for seg in segs:
+        seg.push_data(eth)
+        seg.reset_mac_header()
+        seg.protocol = skb.protocol
+        seg.dev = skb.dev
+        seg.sk = skb.sk
+    return segs
+
+
+def dev_queue_xmit(skb):
+    """Queue a frame (data at the Ethernet header) on skb.dev and run the queue.
+
+    Returns NET_XMIT_SUCCESS, or NET_XMIT_DROP when the device is down, the
+    frame cannot be finished in software, or the transmit queue is full
+    (each counted in dev.stats.tx_dropped).
+    """
+    dev = skb.dev
+    if not dev.up:
+        dev.stats.tx_dropped += 1
+        return NET_XMIT_DROP
+    if skb.mac_header < 0:
+        skb.reset_mac_header()
+    try:
+        segs = validate_xmit_skb(skb, dev)
+    except ValueError:
+        dev.stats.tx_dropped += 1
+        return NET_XMIT_DROP
+    q = dev.qdisc
+    # An idle queue is bypassed, as a qdisc with TCQ_F_CAN_BYPASS is.
+    if not q and not dev.queue_stopped and len(segs) == 1:
+        if dev.ndo_start_xmit(segs[0]) == NETDEV_TX_OK:
+            return NET_XMIT_SUCCESS
+        q.enqueue_head(segs[0])
+        dev.queue_stopped = True
+        return NET_XMIT_SUCCESS
+    rc = NET_XMIT_SUCCESS
+    for seg in segs:
+        if not q.enqueue(seg):
+            dev.stats.tx_dropped += 1
+            rc = NET_XMIT_DROP
+    dev.qdisc_run()
+    return rc
+
+
+class DeviceWrapper(NetDevice):
+    """A device stacked on another (smoltcp's phy middleware): the stack uses
+    the wrapper, the wrapper drives `lower`. It takes the lower device's
+    MTU, address, features and headroom, counts what passes through it in
+    its own stats, and by default changes nothing. Subclasses override
+    ndo_start_xmit / ndo_poll to look at or alter frames."""
+
+    def __init__(self, lower, name=None):
+        super().__init__(name or lower.name, mtu=lower.mtu, hwaddr=lower.hwaddr,
+                         features=lower.features, needed_headroom=lower.needed_headroom,
+                         tx_queue_len=lower.tx_queue_len)
+        self.lower = lower
+
+    def ndo_open(self):
+        self.lower.open()
+
+    def ndo_stop(self):
+        self.lower.stop()
+
+    def fileno(self):
+        return self.lower.fileno()
+
+    def ndo_start_xmit(self, skb):
+        length = len(skb)
+        rc = self.lower.ndo_start_xmit(skb)
+        if rc == NETDEV_TX_OK:
+            self.stats.tx_packets += 1
+            self.stats.tx_bytes += length
+        return rc
+
+    def ndo_poll(self, budget, now):
+        return self.lower.rx_batch(budget, now)

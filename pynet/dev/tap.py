@@ -1,0 +1,120 @@
+"""TAP driver: pynet's end of a Linux TAP interface.
+
+The kernel sees an Ethernet interface; pynet reads and writes its frames
+through the descriptor. Reads and writes run in C (csrc/tap.c) with the GIL
+released, several frames per call, on a non-blocking descriptor.
+
+offload=True turns on IFF_VNET_HDR: every frame carries a virtio_net_hdr,
+so a 64 KB TCP or UDP GSO skb with CHECKSUM_PARTIAL crosses in one write,
+and TUNSETOFFLOAD lets the kernel hand pynet 64 KB GSO frames with partial
+checksums (mapped to skb.gso_* and CHECKSUM_PARTIAL, or CHECKSUM_UNNECESSARY
+for DATA_VALID). Without it the device carries plain MTU-sized frames and
+the stack finishes checksums and segments itself.
+"""
+import os
+
+from pynet import _core
+from pynet.dev.netdevice import (ETH_HLEN, NETDEV_TX_BUSY, NETDEV_TX_OK, NETIF_F_GSO_UDP_L4,
+                                 NETIF_F_HW_CSUM, NETIF_F_RXCSUM, NETIF_F_SG, NETIF_F_TSO,
+                                 NETIF_F_TSO6, NETIF_F_TSO_ECN, NetDevice)
+from pynet.skbuff import SKB
+
+TAP_OFFLOAD_FEATURES = (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO
+                        | NETIF_F_TSO_ECN | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4)
+# What pynet accepts from the kernel: partial checksums, TCP and UDP GSO.
+TUN_OFFLOADS = (_core.TUN_F_CSUM | _core.TUN_F_TSO4 | _core.TUN_F_TSO6 | _core.TUN_F_TSO_ECN
+                | _core.TUN_F_USO4 | _core.TUN_F_USO6)
+GSO_MAX_FRAME = 65536 + ETH_HLEN + 4    # a 64 KB IP packet behind a VLAN-tagged header
+
+
+def random_hwaddr():
+    """A locally administered unicast MAC (IEEE 802: bit 1 set, bit 0 clear)."""
+    b = bytearray(os.urandom(6))
+    b[0] = (b[0] & 0xFE) | 0x02
+    return bytes(b)
+
+
+class TapDevice(NetDevice):
+    """TapDevice(name, offload=False, persist=False, netns=None, ...).
+
+    Creates the TAP `name` or attaches to an existing persistent one when
+    opened. With netns, the descriptor is opened by a thread inside that
+    namespace, so the kernel's interface lives there. hwaddr is pynet's own
+    MAC on this link (random by default); the kernel's end has its own.
+    """
+
+    def __init__(self, name="", *, offload=False, persist=False, netns=None, mtu=1500,
+                 hwaddr=None, rx_headroom=64, needed_headroom=0, tx_queue_len=1000):
+        super().__init__(name, mtu=mtu, hwaddr=hwaddr or random_hwaddr(),
+                         features=TAP_OFFLOAD_FEATURES if offload else 0,
+                         needed_headroom=needed_headroom, tx_queue_len=tx_queue_len)
+        self.offload = offload
+        self.persist = persist
+        self.netns = netns
+        self.rx_headroom = rx_headroom
+        self.fd = -1
+        self._pool = []
+
+    def _rx_size(self):
+        return self.rx_headroom + (GSO_MAX_FRAME if self.offload else self.mtu + ETH_HLEN + 4)
+
+    def _open_fd(self):
+        fd, self.name = _core.tap_open_fd(self.name, self.offload)
+        try:
+            _core.tap_set_persist_fd(fd, self.persist)
+            if self.offload:
+                try:
+                    _core.tap_set_offload_fd(fd, TUN_OFFLOADS)
+                except OSError:   # kernel older than 6.2: no UDP GSO towards us
+                    _core.tap_set_offload_fd(fd, TUN_OFFLOADS & ~(_core.TUN_F_USO4 | _core.TUN_F_USO6))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def ndo_open(self):
+        if self.netns is None:
+            self.fd = self._open_fd()
+        else:
+            from pynet.netns import run_in_netns
+            self.fd = run_in_netns(self.netns, self._open_fd)
+
+    def ndo_stop(self):
+        os.close(self.fd)
+        self.fd = -1
+        self._pool.clear()
+
+    def fileno(self):
+        if self.fd < 0:
+            raise ValueError("device is down")
+        return self.fd
+
+    def ndo_start_xmit(self, skb):
+        return NETDEV_TX_OK if self.ndo_xmit_batch([skb]) else NETDEV_TX_BUSY
+
+    def ndo_xmit_batch(self, skbs):
+        done, errors = _core.tap_write_skbs(self.fd, skbs, self.offload)
+        st = self.stats
+        st.tx_packets += done - len(errors)
+        st.tx_bytes += sum(map(len, skbs[:done]))
+        for i, _errno in errors:      # refused by the kernel: counted, not retried
+            st.tx_errors += 1
+            st.tx_bytes -= len(skbs[i])
+        return done
+
+    def ndo_poll(self, budget, now):
+        pool = self._pool
+        size, headroom = self._rx_size(), self.rx_headroom
+        while len(pool) < budget:
+            skb = SKB(size)
+            skb.reserve(headroom)
+            pool.append(skb)
+        batch = pool if len(pool) == budget else pool[:budget]
+        tstamp = int(now * 1e9) if now is not None else 0
+        got, bad = _core.tap_read_skbs(self.fd, batch, self.offload, tstamp)
+        self.stats.rx_errors += bad
+        if not got:
+            return []
+        out = pool[:got]
+        del pool[:got]
+        return out

@@ -1,0 +1,244 @@
+"""IPv4 output, step by step under Linux's names (net/ipv4/ip_output.c).
+
+    ip_queue_xmit(sk, skb)            TCP: route from the socket's cached dst, IP header
+    ip_build_and_send_pkt(...)        UDP, ICMP: IP header for a given route
+      -> ip_local_out                 tot_len, header checksum, OutRequests
+      -> dst_output                   skb.dst.output: ip_output for unicast routes
+      -> ip_output                    skb.dev, skb.protocol
+      -> ip_finish_output             GSO -> ip_finish_output_gso;
+                                      longer than the MTU -> ip_fragment(..., ip_finish_output2);
+                                      else ip_finish_output2
+      -> ip_finish_output2            headroom for the link header, the neighbour
+      -> neigh_output                 (pynet.neighbour) neigh_hh_output or neigh.output
+      -> dev_queue_xmit               (pynet.dev.netdevice) qdisc, driver's start_xmit
+
+Each function takes (net, sk, skb) as Linux's do; `net` is the pynet.Stack.
+Functions return 0 or a negative errno, as Linux's, so TCP can tell a local
+drop from success without exceptions on its transmit path.
+"""
+import errno
+
+from pynet import skbtrace
+from pynet.checksum import ip_fast_csum
+from pynet.neighbour import neigh_output
+from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
+from pynet.sock import IP_PMTUDISC_DONT, __sk_dst_check, sk_setup_caps
+from pynet.wire.ethernet import ETH_HLEN, ETH_P_IP
+from pynet.wire.ipv4 import IP_DF, IPV4_HLEN, Ipv4Packet, Ipv4Repr
+
+IPDEFTTL = 64            # net.ipv4.ip_default_ttl
+MAX_HEADER = 128         # link headroom pynet reserves in skbs it allocates (LL_MAX_HEADER)
+IP_IDENTS_SZ = 2048
+
+
+class IpIdents:
+    """Per-destination IP ID counters for datagrams that may be fragmented.
+
+    Hashed buckets with random starting values, as Linux's ip_idents: ids are
+    unique per (daddr, saddr, protocol) for the reassembly window (RFC 6864
+    s4.2) without revealing one global counter to every destination.
+    """
+
+    def __init__(self, rng):
+        self.key = rng.getrandbits(64)
+        self.idents = [rng.getrandbits(16) for _ in range(IP_IDENTS_SZ)]
+
+    def reserve(self, daddr, saddr, protocol, segs=1):
+        bucket = hash((self.key, daddr, saddr, protocol)) % IP_IDENTS_SZ
+        ident = self.idents[bucket]
+        self.idents[bucket] = (ident + segs) & 0xFFFF
+        return ident
+
+
+def ip_select_ident(net, sk, daddr, saddr, protocol, df, segs=1):
+    """The IP ID: a DF datagram of a connected socket counts on the socket, another
+    DF datagram gets 0 (RFC 6864 s4.1: atomic datagrams need no unique ID),
+    anything that may be fragmented takes a per-destination id."""
+    if df:
+        if sk is not None and sk.daddr:
+            ident = sk.inet_id
+            sk.inet_id = (ident + segs) & 0xFFFF
+            return ident
+        return 0
+    return net.ip_idents.reserve(daddr, saddr, protocol, segs)
+
+
+def ip_dont_fragment(sk):
+    """DF on for PMTU-discovering sockets (RFC 1191), which TCP sockets are by default."""
+    return sk is not None and sk.pmtudisc != IP_PMTUDISC_DONT
+
+
+def ip_alloc_skb(net, dev, size):
+    """An empty skb with headroom for the IPv4 header and dev's link header."""
+    headroom = MAX_HEADER + (dev.needed_headroom if dev is not None else 0)
+    skb = SKB(headroom + size)
+    skb.reserve(headroom)
+    return skb
+
+
+def _ip_push_header(net, skb, sk, saddr, daddr, protocol, tos, ttl, df):
+    segs = max(skb.gso_segs, 1)
+    iph = skb.push(IPV4_HLEN)
+    Ipv4Repr(saddr, daddr, protocol, len(skb) - IPV4_HLEN, ttl, tos,
+             ip_select_ident(net, sk, daddr, saddr, protocol, df, segs), df
+             ).emit(iph, checksum=False)
+    skb.reset_network_header()
+
+
+def _ttl(net, sk):
+    return sk.ttl if sk is not None and sk.ttl >= 0 else net.sysctl_ip_default_ttl
+
+
+def ip_queue_xmit(sk, skb):
+    """Send a transport segment (skb.data at its header) on sk's route.
+
+    The dst cached on the socket is used while it is still valid
+    (__sk_dst_check); otherwise the socket routes again and caches the result.
+    """
+    net = sk.net
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_queue_xmit", skb)
+    rt = __sk_dst_check(sk)
+    if rt is None:
+        try:
+            rt = net.fib.ip_route_output(sk.daddr, sk.saddr, sk.bound_dev_if)
+        except OSError:
+            net.mib.ip.inc("OutNoRoutes")
+            sk.sk_err_soft = errno.EHOSTUNREACH
+            return -errno.EHOSTUNREACH
+        sk_setup_caps(sk, rt)
+    skb.sk = sk
+    skb.dst = rt
+    skb.reset_transport_header()
+    _ip_push_header(net, skb, sk, sk.saddr or rt.saddr, sk.daddr, sk.sk_protocol, sk.tos,
+                    _ttl(net, sk), ip_dont_fragment(sk))
+    return ip_local_out(net, sk, skb)
+
+
+def ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, protocol, df=False, tos=0, ttl=None):
+    """Put an IPv4 header on skb (data at the transport header) and send it on rt."""
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_build_and_send_pkt", skb)
+    skb.sk = sk
+    skb.dst = rt
+    skb.reset_transport_header()
+    _ip_push_header(net, skb, sk, saddr, daddr, protocol, tos,
+                    _ttl(net, sk) if ttl is None else ttl, df)
+    return ip_local_out(net, sk, skb)
+
+
+def ip_local_out(net, sk, skb):
+    """__ip_local_out: final tot_len and header checksum, then dst_output."""
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_local_out", skb)
+    iph = Ipv4Packet.unchecked(skb.data)
+    iph.tot_len = min(len(skb), 0xFFFF)
+    iph.check = 0
+    iph.check = ip_fast_csum(skb.data[:IPV4_HLEN])
+    skb.protocol = ETH_P_IP
+    net.mib.ip.inc("OutRequests")
+    return dst_output(net, sk, skb)
+
+
+def dst_output(net, sk, skb):
+    if skbtrace.hook is not None:
+        skbtrace.hook("dst_output", skb)
+    return skb.dst.output(net, sk, skb)
+
+
+def ip_output(net, sk, skb):
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_output", skb)
+    skb.dev = skb.dst.dev
+    skb.protocol = ETH_P_IP
+    return ip_finish_output(net, sk, skb)
+
+
+def ip_finish_output(net, sk, skb):
+    """Pick the road: GSO, fragmentation, or straight on."""
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_finish_output", skb)
+    mtu = skb.dst.mtu
+    if skb.gso_size:
+        return ip_finish_output_gso(net, sk, skb, mtu)
+    if len(skb) > mtu:
+        return ip_fragment(net, sk, skb, mtu, ip_finish_output2)
+    return ip_finish_output2(net, sk, skb)
+
+
+def _gso_network_seglen(skb):
+    """Bytes of one segment from its IP header (skb_gso_network_seglen)."""
+    thoff = skb.transport_header - skb.data_offset
+    if skb.gso_type & SKB_GSO_UDP_L4:
+        l4 = 8
+    else:
+        l4 = (skb.data[thoff + 12] >> 4) * 4
+    return thoff + l4 + skb.gso_size
+
+
+def ip_finish_output_gso(net, sk, skb, mtu):
+    """A GSO skb whose segments fit goes on whole (the device or dev_queue_xmit
+    segments it); otherwise segment here and fragment each segment."""
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_finish_output_gso", skb)
+    if _gso_network_seglen(skb) <= mtu:
+        return ip_finish_output2(net, sk, skb)
+    from pynet.gso import skb_gso_segment
+    ret = 0
+    for seg in skb_gso_segment(skb):
+        seg.sk, seg.dst, seg.dev, seg.protocol = sk, skb.dst, skb.dev, ETH_P_IP
+        err = (ip_fragment(net, sk, seg, mtu, ip_finish_output2) if len(seg) > mtu
+               else ip_finish_output2(net, sk, seg))
+        ret = ret or err
+    return ret
+
+
+def ip_fragment(net, sk, skb, mtu, output):
+    """Split skb into fragments of at most mtu bytes and pass each to `output` (RFC 791 s3.2).
+
+    A DF datagram is not split: the sender is told what the MTU is, as an
+    ICMP fragmentation-needed would (RFC 1191), and the datagram is dropped.
+    """
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_fragment", skb)
+    if Ipv4Packet.unchecked(skb.data).frag_off & IP_DF:
+        net.mib.ip.inc("FragFails")
+        from pynet.icmp import icmp_local_error
+        from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
+        icmp_local_error(net, skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
+        return -errno.EMSGSIZE
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        from pynet.checksum import skb_checksum_help
+        skb_checksum_help(skb)
+    from pynet.gso import ip_fragment_skb
+    try:
+        frags = ip_fragment_skb(skb, mtu)
+    except ValueError:
+        net.mib.ip.inc("FragFails")
+        return -errno.EINVAL
+    net.mib.ip.inc("FragOKs")
+    net.mib.ip.inc("FragCreates", len(frags))
+    ret = 0
+    for frag in frags:
+        frag.sk, frag.dst, frag.dev, frag.protocol = sk, skb.dst, skb.dev, ETH_P_IP
+        frag.reset_network_header()
+        ret = output(net, sk, frag) or ret
+    return ret
+
+
+def ip_finish_output2(net, sk, skb):
+    """Room for the link header, then the neighbour of the next hop sends it."""
+    if skbtrace.hook is not None:
+        skbtrace.hook("ip_finish_output2", skb)
+    rt = skb.dst
+    dev = rt.dev
+    hh_len = ETH_HLEN + dev.needed_headroom
+    if skb.headroom < hh_len:
+        skb.cow_head(hh_len)
+    n = net.arp_tbl.lookup_or_create(dev, rt.nexthop(), net.now)
+    if n is None:
+        net.mib.ip.inc("OutDiscards")       # neighbour table full
+        return -errno.ENOBUFS
+    if skbtrace.hook is not None:
+        skbtrace.hook("neigh_output", skb)
+    return neigh_output(n, skb)

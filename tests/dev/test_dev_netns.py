@@ -1,0 +1,58 @@
+"""TAP and namespace life cycle: nothing outlives its context manager."""
+import os
+import sys
+
+import pytest
+
+from pynet.netns import NetNamespace, kernel_peer
+
+pytestmark = pytest.mark.priv
+
+
+def test_tap_lives_in_the_namespace_and_everything_goes_on_exit():
+    class Boom(Exception):
+        pass
+    with pytest.raises(Boom):
+        with kernel_peer("tap") as peer:
+            name, ifname, fd = peer.ns.name, peer.ifname, peer.dev.fd
+            assert ifname not in os.listdir("/sys/class/net")     # not in the root namespace
+            assert ifname in peer.ns.links()
+            raise Boom
+    assert name not in os.listdir("/var/run/netns")
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert peer.dev.up is False
+
+
+def test_persistent_tap_can_be_attached_again():
+    with NetNamespace() as ns:
+        from pynet.dev.tap import TapDevice
+        first = TapDevice("pyn" + ns.name[3:], persist=True, netns=ns.name).open()
+        name = first.name
+        first.stop()
+        assert name in ns.links()           # outlives its descriptor
+        again = TapDevice(name, persist=False, netns=ns.name).open()  # attach, then drop persistence
+        assert again.name == name
+        again.stop()
+        assert name not in ns.links()
+
+
+def test_veth_pair_goes_when_the_body_raises():
+    with pytest.raises(KeyError):
+        with kernel_peer("veth") as peer:
+            outer, name = peer.outer_ifname, peer.ns.name
+            assert outer in os.listdir("/sys/class/net") and peer.ifname in peer.ns.links()
+            assert peer.ifname not in os.listdir("/sys/class/net")
+            raise KeyError
+    assert outer not in os.listdir("/sys/class/net")
+    assert name not in os.listdir("/var/run/netns")
+
+
+def test_commands_and_counters_inside_the_namespace():
+    send = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "s.sendto(b'x', ('{}', 9))")
+    with kernel_peer("tap") as peer:
+        assert peer.ns.counters()["Udp"]["NoPorts"] == 0
+        for n in (1, 2):       # a datagram to a closed port, sent by a process inside
+            peer.ns.run([sys.executable, "-c", send.format(peer.kernel_addr)], check=True)
+            assert peer.ns.counters()["Udp"]["NoPorts"] == n
