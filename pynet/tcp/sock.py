@@ -10,7 +10,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from pynet.sock import Sock
 from pynet.timer import Timer
+from pynet.wire.ipv4 import IPPROTO_TCP
 from pynet.tcp.tcp import (
     TCP_CA_Open, TCP_CA_Recovery, TCP_DELACK_MIN, TCP_FIN_TIMEOUT, TCP_INFINITE_SSTHRESH, TCP_INIT_CWND,
     TCP_KEEPALIVE_INTVL, TCP_KEEPALIVE_PROBES, TCP_KEEPALIVE_TIME, TCP_MSS_DEFAULT,
@@ -66,25 +68,25 @@ class TcpRxOpt:
         self.ts_recent_stamp = None  # when ts_recent was stored (our clock)
 
 
-class TcpSock:
-    """One TCP endpoint: inet identity, send and receive sequence state,
-    queues, RTT estimator, congestion state and timers."""
+SOCK_STREAM = 1
 
-    def __init__(self, timers, af_ops, ca_ops=None):
+
+class TcpSock(Sock):
+    """One TCP endpoint: on top of struct sock / inet_sock (addresses, ports,
+    cached route), send and receive sequence state, queues, RTT estimator,
+    congestion state and timers. `net` is the stack (its timers, its rng)."""
+
+    def __init__(self, net, af_ops, ca_ops=None):
         from pynet.tcp.cong import default_ca_ops
         from pynet.tcp import tcp_timer
 
+        super().__init__(net, IPPROTO_TCP, SOCK_STREAM)
+        timers = net.timers
         self.state = TcpState.CLOSE
         self.af_ops = af_ops            # icsk_af_ops
         self.ca_ops = ca_ops or default_ca_ops()   # icsk_ca_ops
         self.ca_priv = None             # the algorithm's private state (icsk_ca_priv)
         self.hashinfo = None            # the tables this socket is hashed in
-        # inet_sock: addresses are host-order ints
-        self.saddr = 0
-        self.daddr = 0
-        self.sport = 0
-        self.dport = 0
-        self.dst = None                 # cached route (sk_dst_cache)
         self.tcp_mstamp = 0.0           # the `now` of the event being processed
         self.ts_offset = 0              # RFC 7323 §5.4: per-connection random TSval base
 
@@ -155,7 +157,7 @@ class TcpSock:
         self.sk_wmem_queued = 0
         self.sk_sndbuf = TCP_WMEM_DEFAULT
         self.receive_queue = deque()    # sk_receive_queue: in order, for the user
-        self.rmem_alloc = 0
+        self.sk_rmem_alloc = 0          # payload bytes held (receive + out-of-order queues)
         self.sk_rcvbuf = TCP_RMEM_DEFAULT
         self.out_of_order_queue = []    # sorted by seq
         self.ofo_limit = TCP_OFO_MAX
@@ -178,7 +180,6 @@ class TcpSock:
         self.linger2 = TCP_FIN_TIMEOUT
         self.rcv_tstamp = 0.0            # last ACK received
         self.lsndtime = 0.0              # last data sent
-        self.sk_err = 0
         self.sk_shutdown = 0
         self.orphan = False              # closed by the user, TCP finishes alone
         self.fin_sent = False
@@ -232,16 +233,14 @@ class TcpRequestSock:
     """A half-open passive connection (struct tcp_request_sock), kept in the
     listener's SYN queue until the handshake's ACK arrives."""
 
-    # saddr/daddr/sport/dport/dst as on a socket: the SYN-ACK leaves through
-    # af_ops.queue_xmit(req, skb) as any segment does
-    __slots__ = ("listener", "saddr", "daddr", "sport", "dport", "dst",
+    # saddr/sport: ours; daddr/dport: the peer's
+    __slots__ = ("listener", "saddr", "daddr", "sport", "dport",
                  "snt_isn", "rcv_isn", "mss", "snd_wscale", "rcv_wscale", "wscale_ok",
                  "sack_ok", "tstamp_ok", "ts_recent", "ts_off", "window", "rcv_wnd",
                  "num_retrans", "timer", "snt_synack")
 
     def __init__(self, listener):
         self.listener = listener
-        self.dst = None
         self.num_retrans = 0
         self.timer = None
         self.snt_synack = 0.0

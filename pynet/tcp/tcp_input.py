@@ -457,7 +457,7 @@ def tcp_queue_rcv(sk, skb):
     tcb = skb.cb
     if len(skb):
         sk.receive_queue.append(skb)
-        sk.rmem_alloc += len(skb)
+        sk.sk_rmem_alloc += len(skb)
     sk.rcv_nxt = tcb.end_seq
     if tcb.tcp_flags & TCPHDR_FIN:
         tcp_fin(sk)
@@ -468,7 +468,7 @@ def tcp_ofo_queue(sk):
     ofo = sk.out_of_order_queue
     while ofo and not after(ofo[0].cb.seq, sk.rcv_nxt):
         skb = ofo.pop(0)
-        sk.rmem_alloc -= len(skb)
+        sk.sk_rmem_alloc -= len(skb)
         tcb = skb.cb
         if not after(tcb.end_seq, sk.rcv_nxt):
             continue                       # wholly duplicate
@@ -487,7 +487,7 @@ def tcp_data_queue_ofo(sk, skb):
     sk.ack_now = True
     ofo = sk.out_of_order_queue
     tcb = skb.cb
-    if len(ofo) >= sk.ofo_limit or sk.rmem_alloc + len(skb) > sk.sk_rcvbuf:
+    if len(ofo) >= sk.ofo_limit or sk.sk_rmem_alloc + len(skb) > sk.sk_rcvbuf:
         sk.ofo_drops += 1
         sk.stats["OfoDrop"] += 1
         return
@@ -495,7 +495,7 @@ def tcp_data_queue_ofo(sk, skb):
     if i < len(ofo) and ofo[i].cb.seq == tcb.seq and not after(tcb.end_seq, ofo[i].cb.end_seq):
         return                             # a duplicate of what we hold
     ofo.insert(i, skb)
-    sk.rmem_alloc += len(skb)
+    sk.sk_rmem_alloc += len(skb)
 
 
 def tcp_data_queue(sk, skb):
@@ -517,7 +517,7 @@ def tcp_data_queue(sk, skb):
     if before(tcb.seq, sk.rcv_nxt):       # overlaps data we have: keep the new part
         skb.pull(min((sk.rcv_nxt - tcb.seq) & 0xFFFFFFFF, len(skb)))
         tcb.seq = sk.rcv_nxt
-    if len(skb) and (sk.receive_window() == 0 or sk.rmem_alloc + len(skb) > sk.sk_rcvbuf):
+    if len(skb) and (sk.receive_window() == 0 or sk.sk_rmem_alloc + len(skb) > sk.sk_rcvbuf):
         sk.stats["RcvDrop"] += 1
         sk.ack_now = True
         return

@@ -5,19 +5,22 @@ table `ipv4_specific` through which TCP reaches IP.
 """
 import errno
 
+from pynet.ip_output import ip_queue_xmit
 from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, SKB
+from pynet.sock import sk_setup_caps
 from pynet.timer import Timer
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
 from pynet.tcp.secure_seq import secure_ipv4_port_ephemeral, secure_tcp_seq, secure_tcp_ts_off
 from pynet.tcp.sock import InetConnectionSockAfOps, TcpRequestSock, TcpSock
 from pynet.tcp.tcp import (
-    MAX_TCP_HEADER, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_MSS_DEFAULT,
-    TCP_MAX_WSCALE, TcpSkbCb, TcpState, seq_add,
+    MAX_TCP_HEADER, TCP_GSO_MAX_SIZE, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_MSS_DEFAULT,
+    TCP_MAX_WSCALE, TcpSkbCb, TcpState, before, seq_add,
 )
 from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp_send_synack, \
     tcp_synack_timer
 from pynet.wire import WireError
+from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pynet.wire.ipv4 import IPPROTO_TCP, l4_partial_check
 from pynet.wire.tcp import TcpPacket, TcpRepr
 
@@ -31,15 +34,25 @@ class TcpHashinfo:
     4-tuple, listeners by local address and port, ports in use, and the
     control socket that answers segments nobody owns."""
 
-    def __init__(self, timers, af_ops):
-        self.timers = timers
+    def __init__(self, net, af_ops):
+        self.net = net
         self.af_ops = af_ops
         self.ehash = {}         # (laddr, lport, raddr, rport) -> sk
         self.lhash = {}         # (laddr or 0, lport) -> listening sk
         self.bhash = {}         # lport -> number of sockets using it
         self.next_ephemeral = 0
-        self.ctl_sk = TcpSock(timers, af_ops)   # net->ipv4.tcp_sk: sends RSTs
+        self.ctl_sk = TcpSock(net, af_ops)   # net->ipv4.tcp_sk: RSTs and SYN-ACKs
         self.stats = {"InSegs": 0, "InErrs": 0, "OutRsts": 0, "NoPort": 0}
+
+    def send_reply(self, saddr, daddr, sport, dport, skb, now):
+        """Send a segment no full socket owns (a RST, a SYN-ACK) from the
+        control socket, as ip_send_unicast_reply does."""
+        ctl = self.ctl_sk
+        ctl.tcp_mstamp = now
+        ctl.saddr, ctl.daddr, ctl.sport, ctl.dport = saddr, daddr, sport, dport
+        ctl.sk_dst_cache = None
+        self.af_ops.send_check(ctl, skb)
+        return self.af_ops.queue_xmit(ctl, skb)
 
     def lookup(self, saddr, sport, daddr, dport):
         """__inet_lookup: an established (or half-closed) socket first, then a listener."""
@@ -160,16 +173,11 @@ def tcp_v4_send_reset(hashinfo, skb, now):
         seq, ack, flags = tcb.ack_seq, 0, TCPHDR_RST
     else:
         seq, ack, flags = 0, tcb.end_seq, TCPHDR_RST | TCPHDR_ACK
-    ctl = hashinfo.ctl_sk
-    ctl.tcp_mstamp = now
-    ctl.saddr, ctl.daddr, ctl.sport, ctl.dport = tcb.daddr, tcb.saddr, tcb.dport, tcb.sport
-    ctl.dst = None
     rst = SKB(MAX_TCP_HEADER)
     rst.reserve(MAX_TCP_HEADER)
     out.tcp_push_header(rst, TcpRepr(tcb.dport, tcb.sport, seq, ack, flags, 0))
     hashinfo.stats["OutRsts"] += 1
-    hashinfo.af_ops.send_check(ctl, rst)
-    hashinfo.af_ops.queue_xmit(ctl, rst)
+    hashinfo.send_reply(tcb.daddr, tcb.saddr, tcb.dport, tcb.sport, rst, now)
 
 
 # -- segments out ------------------------------------------------------------------------
@@ -234,7 +242,7 @@ def tcp_conn_request(listener, skb):
         out.tcp_space(listener), listener.window_clamp, req.wscale_ok)
     listener.syn_queue[(req.daddr, req.dport)] = req
     tcp_send_synack(listener, req)
-    req.timer = Timer(listener.timers, lambda t: tcp_synack_timer(listener, req, t))
+    req.timer = Timer(listener.net.timers, lambda t: tcp_synack_timer(listener, req, t))
     req.timer.mod(now + listener.rto_initial)
 
 
@@ -245,7 +253,8 @@ def tcp_v4_syn_recv_sock(listener, req, skb):
         listener.listen_drops += 1
         return None
     child = tcp_create_openreq_child(listener, req, skb)
-    child.dst = req.dst
+    child.af_ops.rebuild_header(child)      # the child's own route and path MTU
+    out.tcp_sync_mss(child, child.pmtu)
     listener.hashinfo.hash(child)
     listener.accept_queue.append(child)
     return child
@@ -272,3 +281,75 @@ def ipv4_af_ops(queue_xmit, rebuild_header):
         net_header_len=20,
         mtu_reduced=tcp_v4_mtu_reduced,
     )
+
+
+def tcp_v4_err(hashinfo, skb, type, code, info):
+    """An ICMP error about a segment we sent (skb.data at the quoted IP
+    header). Believed only if the quoted sequence number is in flight (RFC
+    5927 §4.1); fatal while connecting, a soft error afterwards (RFC 1122
+    §4.2.3.9); fragmentation needed shrinks the MSS (RFC 1191)."""
+    from pynet.icmp import icmp_err_convert
+    data = skb.data
+    if len(data) < 28:
+        return
+    ihl = (data[0] & 0x0F) * 4
+    if len(data) < ihl + 8:
+        return
+    saddr = int.from_bytes(data[12:16], "big")
+    daddr = int.from_bytes(data[16:20], "big")
+    sport = (data[ihl] << 8) | data[ihl + 1]
+    dport = (data[ihl + 2] << 8) | data[ihl + 3]
+    seq = int.from_bytes(data[ihl + 4:ihl + 8], "big")
+    del data
+    sk = hashinfo.ehash.get((saddr, sport, daddr, dport))
+    if sk is None:
+        return
+    if sk.state != TcpState.SYN_SENT and not (
+            not before(seq, sk.snd_una) and before(seq, sk.snd_nxt)):
+        return
+    sk.tcp_mstamp = hashinfo.net.now
+    if type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
+        sk.af_ops.mtu_reduced(sk, info)
+        return
+    err, fatal = icmp_err_convert(type, code)
+    if fatal and sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
+        sk.report_error(err)
+        inp.tcp_done(sk)
+    else:
+        sk.sk_err_soft = err
+
+
+def inet_sk_rebuild_header(sk):
+    """Route the socket (ip_route_connect): source address, cached dst,
+    path MTU. Segments are built as GSO super-segments whatever the device:
+    a TSO device takes them whole, any other gets them cut by the C GSO
+    in validate_xmit_skb, so Python still works per 64 KB."""
+    rt = sk.net.fib.ip_route_output(sk.daddr, sk.saddr, sk.bound_dev_if)
+    if not sk.saddr:
+        sk.saddr = rt.saddr
+    sk_setup_caps(sk, rt)
+    sk.pmtu = rt.mtu
+    sk.gso_max_size = TCP_GSO_MAX_SIZE
+
+
+ipv4_specific = ipv4_af_ops(ip_queue_xmit, inet_sk_rebuild_header)
+
+
+def tcp_v4_init(net):
+    """TCP's tables for a stack, registered as its IPPROTO_TCP handler
+    (once; later calls return the same tables)."""
+    hashinfo = getattr(net, "tcp_hashinfo", None)
+    if hashinfo is None:
+        hashinfo = TcpHashinfo(net, ipv4_specific)
+        net.tcp_hashinfo = hashinfo
+        net.inet_add_protocol(IPPROTO_TCP, lambda skb: tcp_v4_rcv(hashinfo, skb, net.now),
+                              lambda skb, type, code, info: tcp_v4_err(hashinfo, skb, type,
+                                                                        code, info))
+    return hashinfo
+
+
+def tcp_v4_init_sock(net):
+    """A new TCP socket on a stack (tcp_v4_init_sock)."""
+    sk = TcpSock(net, ipv4_specific)
+    sk.hashinfo = tcp_v4_init(net)
+    return sk

@@ -19,8 +19,8 @@ def inet_csk_reqsk_queue_drop(listener, req):
 def tcp_send_synack(listener, req):
     skb = out.tcp_make_synack(listener, req)
     req.snt_synack = listener.tcp_mstamp
-    listener.af_ops.send_check(req, skb)
-    listener.af_ops.queue_xmit(req, skb)
+    listener.hashinfo.send_reply(req.saddr, req.daddr, req.sport, req.dport, skb,
+                                 listener.tcp_mstamp)
 
 
 def tcp_synack_timer(listener, req, now):
@@ -38,7 +38,7 @@ def tcp_synack_timer(listener, req, now):
 def tcp_create_openreq_child(listener, req, skb):
     """The full socket for an established passive connection, in SYN_RECV:
     tcp_rcv_state_process moves it to ESTABLISHED on the same segment."""
-    child = TcpSock(listener.timers, listener.af_ops, type(listener.ca_ops)())
+    child = TcpSock(listener.net, listener.af_ops, type(listener.ca_ops)())
     for name in ("sk_sndbuf", "sk_rcvbuf", "nonagle", "keepalive", "keepalive_time",
                  "keepalive_intvl", "keepalive_probes", "user_timeout", "gso_max_size",
                  "pmtu", "sack_enabled", "tstamp_enabled", "wscale_enabled", "rto_initial",

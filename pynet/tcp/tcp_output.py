@@ -60,9 +60,9 @@ def tcp_select_initial_window(space, window_clamp, wscale_ok):
 
 
 def tcp_space(sk):
-    """Free receive space. rmem_alloc counts payload bytes, not buffer
+    """Free receive space. sk_rmem_alloc counts payload bytes, not buffer
     sizes, so the advertised window is exactly what the buffer holds."""
-    return sk.sk_rcvbuf - sk.rmem_alloc
+    return sk.sk_rcvbuf - sk.sk_rmem_alloc
 
 
 def __tcp_select_window(sk):
@@ -256,7 +256,6 @@ def tcp_make_synack(listener, req):
     if req.wscale_ok:
         th.wscale = req.rcv_wscale
     tcp_push_header(skb, th)
-    skb.sk = req
     return skb
 
 

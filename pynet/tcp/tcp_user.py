@@ -91,7 +91,7 @@ def tcp_recvmsg(sk, n, now):
             rq.popleft()
         else:
             skb.pull(take)
-    sk.rmem_alloc -= got
+    sk.sk_rmem_alloc -= got
     sk.copied_seq = seq_add(sk.copied_seq, got)
     tcp_cleanup_rbuf(sk)
     return b"".join(parts)
@@ -128,7 +128,7 @@ def tcp_close(sk, now, linger0=False):
         return
     unread = bool(sk.receive_queue)
     sk.receive_queue.clear()
-    sk.rmem_alloc = 0
+    sk.sk_rmem_alloc = 0
     if sk.state in (_S.CLOSE, _S.SYN_SENT):
         inp.tcp_done(sk)
         return

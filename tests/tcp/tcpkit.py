@@ -5,6 +5,7 @@ moves segments between stacks with chosen drops.
 Every segment a socket sends is parsed from its bytes with pynet.wire.tcp
 and its checksum finished and verified, so the tests see what the wire would.
 """
+import random
 from dataclasses import dataclass
 
 from pynet.checksum import skb_checksum_help
@@ -76,12 +77,13 @@ class Host:
 
     def __init__(self, addr, pmtu=1500, gso_max_size=0):
         self.addr = addr
-        self.timers = TimerBase()
+        self.timers = TimerBase()       # with rng: what a TcpSock needs of its stack
+        self.rng = random.Random(addr)
         self.sent = []
         self.pmtu = pmtu
         self.gso_max_size = gso_max_size
         self.af = ipv4_af_ops(self._xmit, self._route)
-        self.hashinfo = TcpHashinfo(self.timers, self.af)
+        self.hashinfo = TcpHashinfo(self, self.af)
         self.now = 0.0
 
     def _xmit(self, sk, skb):
@@ -93,7 +95,7 @@ class Host:
         sk.pmtu = self.pmtu
 
     def sock(self, **attrs):
-        sk = TcpSock(self.timers, self.af)
+        sk = TcpSock(self, self.af)
         sk.hashinfo = self.hashinfo
         sk.gso_max_size = self.gso_max_size
         for k, v in attrs.items():
