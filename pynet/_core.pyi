@@ -122,3 +122,24 @@ def skb_checksum_help(skb: SKB) -> None: ...
 # -- segmentation and fragmentation (pynet.gso) -----------------------------------------
 def skb_gso_segment(skb: SKB, hw_csum: bool = False) -> list[SKB]: ...
 def ip_fragment_skb(skb: SKB, mtu: int) -> list[SKB]: ...
+
+# -- header build/parse of the hot fields (csrc/hdr.c; re-exported by pynet.wire.tcp/udp/ipv4) --
+# Parsers raise pynet.wire.WireError on a malformed header; builders push into skb's
+# headroom (SKBError if it is short) and set the header offset and checksum state.
+TcpHot = tuple[int, int, int, int, int, int, int, int, Optional[tuple[int, int]],
+               tuple[tuple[int, int], ...]]
+Ipv4Hot = tuple[int, int, int, int, int, int, int, int, int]
+
+def tcp_hdr_parse(buf: SKB | Buffer) -> TcpHot:
+    """(source, dest, seq, ack_seq, flags, window, doff bytes, payload_len, (tsval, tsecr) | None, sack blocks)"""
+def ipv4_hdr_parse(buf: SKB | Buffer, verify: bool = True) -> Ipv4Hot:
+    """(ihl bytes, tot_len, id, frag_off, tos, ttl, protocol, saddr, daddr)"""
+def tcp_hdr_push(skb: SKB, source: int, dest: int, seq: int, ack_seq: int, flags: int,
+                 window: int, saddr: int, daddr: int, ts: Optional[tuple[int, int]] = None,
+                 sack: tuple[tuple[int, int], ...] = (), mss: int = 0, wscale: int = -1,
+                 sack_perm: bool = False, fastopen: Optional[bytes] = None,
+                 fastopen_exp: bool = False, urg_ptr: int = 0, partial: bool = False) -> int: ...
+def udp_hdr_push(skb: SKB, source: int, dest: int, saddr: int, daddr: int,
+                 partial: bool = False) -> int: ...
+def ipv4_hdr_push(skb: SKB, saddr: int, daddr: int, protocol: int, id: int, ttl: int = 64,
+                  tos: int = 0, df: bool = True) -> int: ...

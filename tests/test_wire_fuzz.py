@@ -4,7 +4,9 @@ import random
 
 from wirekit import all_frames, dissect
 
-from pynet.wire import TcpPacket, TcpRepr, WireError
+from pynet.wire import Ipv4Packet, TcpPacket, TcpRepr, WireError
+from pynet.wire.ipv4 import IPPROTO_TCP, ipv4_hdr_parse
+from pynet.wire.tcp import tcp_hdr_parse
 
 GOLDEN = [f for _, _, f in all_frames()]
 TCP_GOLDEN = [f for f in GOLDEN if f[12:14] == b"\x08\x00" and f[23] == 6]
@@ -50,6 +52,45 @@ def test_fuzz_python_views():
     # the fuzz reached every layer and both outcomes happened often
     assert ok + rejected == N
     assert ok > N // 5 and rejected > N // 5 and tcp_parsed > N // 10
+
+
+def _outcome(f, *args):
+    try:
+        return f(*args)
+    except WireError:
+        return WireError
+
+
+def _view_ipv4(b):
+    p = Ipv4Packet(b)
+    return (p.header_len, p.tot_len, p.id, p.frag_off, p.tos, p.ttl, p.protocol, p.saddr, p.daddr)
+
+
+def _view_tcp(b):
+    p = TcpPacket(b)
+    r = TcpRepr.parse(p)
+    return (r.source, r.dest, r.seq, r.ack_seq, r.flags, r.window, p.header_len,
+            len(p.payload), r.timestamp, r.sack)
+
+
+def test_fuzz_c_parsers_agree_with_the_views():
+    """The C fast parsers accept exactly what the views accept, and read the same values."""
+    rng = random.Random(0xC0FFEE)
+    tcp_ok = ip_ok = 0
+    for frame in fuzz_frames(rng, N):
+        dgram = frame[14:]
+        ip = _outcome(ipv4_hdr_parse, dgram, False)
+        assert ip == _outcome(_view_ipv4, dgram)
+        # the TCP parser on the segment an IPv4 header delimits, or on raw bytes
+        if ip is not WireError and ip[6] == IPPROTO_TCP and not ip[3] & 0x3FFF:
+            seg = dgram[ip[0]:ip[1]]
+            ip_ok += 1
+        else:
+            seg = frame[rng.randrange(0, 40):]
+        t = _outcome(tcp_hdr_parse, seg)
+        assert t == _outcome(_view_tcp, seg)
+        tcp_ok += t is not WireError
+    assert ip_ok > N // 10 and tcp_ok > N // 10
 
 
 def test_fuzz_tcp_options_parse_or_raise():

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 
 from pynet.checksum import csum_partial, csum_tcpudp_magic, ip_fast_csum
+from pynet._core import ipv4_hdr_parse, ipv4_hdr_push  # noqa: F401  (the C fast paths, csrc/hdr.c)
 from pynet.wire import WireError
 from pynet.wire._field import Field, Flag, View, need
 

@@ -15,6 +15,7 @@ tcp_options_write, so a segment the kernel sent re-emits byte for byte.
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from pynet._core import tcp_hdr_parse, tcp_hdr_push  # noqa: F401  (the C fast paths, csrc/hdr.c)
 from pynet.wire import WireError
 from pynet.wire._field import Field, Flag, View, need
 from pynet.wire.ipv4 import IPPROTO_TCP, l4_checksum, l4_partial_check

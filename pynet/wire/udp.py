@@ -5,6 +5,7 @@
 """
 from dataclasses import dataclass
 
+from pynet._core import udp_hdr_push  # noqa: F401  (the C fast paths, csrc/hdr.c)
 from pynet.wire import WireError
 from pynet.wire._field import Field, View, need
 from pynet.wire.ipv4 import IPPROTO_UDP, l4_checksum, l4_partial_check

@@ -1,0 +1,355 @@
+"""TCP over IPv4 (Linux's net/ipv4/tcp_ipv4.c and inet_hashtables.c):
+the socket tables, demultiplexing by 4-tuple, connect, the passive-open
+entry points, RSTs for segments no socket wants, and the address-family ops
+table `ipv4_specific` through which TCP reaches IP.
+"""
+import errno
+
+from pynet.ip_output import ip_queue_xmit
+from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, SKB
+from pynet.sock import sk_setup_caps
+from pynet.timer import Timer
+from pynet.tcp import tcp_input as inp
+from pynet.tcp import tcp_output as out
+from pynet.tcp.secure_seq import secure_ipv4_port_ephemeral, secure_tcp_seq, secure_tcp_ts_off
+from pynet.tcp.sock import InetConnectionSockAfOps, TcpRequestSock, TcpSock
+from pynet.tcp.tcp import (
+    MAX_TCP_HEADER, TCP_GSO_MAX_SIZE, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_MSS_DEFAULT,
+    TCP_MAX_WSCALE, TcpSkbCb, TcpState, before, seq_add,
+)
+from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp_send_synack, \
+    tcp_synack_timer
+from pynet.wire import WireError
+from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
+from pynet.wire.ipv4 import IPPROTO_TCP, l4_partial_check
+from pynet.wire.tcp import TcpPacket, TcpRepr
+
+# RFC 6056 §2.1: the IANA range; Linux's default ip_local_port_range is 32768-60999
+EPHEMERAL_LOW = 32768
+EPHEMERAL_HIGH = 60999
+
+
+class TcpHashinfo:
+    """The connection tables of one stack (Linux's tcp_hashinfo): ehash by
+    4-tuple, listeners by local address and port, ports in use, and the
+    control socket that answers segments nobody owns."""
+
+    def __init__(self, net, af_ops):
+        self.net = net
+        self.af_ops = af_ops
+        self.ehash = {}         # (laddr, lport, raddr, rport) -> sk
+        self.lhash = {}         # (laddr or 0, lport) -> listening sk
+        self.bhash = {}         # lport -> number of sockets using it
+        self.next_ephemeral = 0
+        self.ctl_sk = TcpSock(net, af_ops)   # net->ipv4.tcp_sk: RSTs and SYN-ACKs
+        self.stats = {"InSegs": 0, "InErrs": 0, "OutRsts": 0, "NoPort": 0}
+
+    def send_reply(self, saddr, daddr, sport, dport, skb, now):
+        """Send a segment no full socket owns (a RST, a SYN-ACK) from the
+        control socket, as ip_send_unicast_reply does."""
+        ctl = self.ctl_sk
+        ctl.tcp_mstamp = now
+        ctl.saddr, ctl.daddr, ctl.sport, ctl.dport = saddr, daddr, sport, dport
+        ctl.sk_dst_cache = None
+        self.af_ops.send_check(ctl, skb)
+        return self.af_ops.queue_xmit(ctl, skb)
+
+    def lookup(self, saddr, sport, daddr, dport):
+        """__inet_lookup: an established (or half-closed) socket first, then a listener."""
+        sk = self.ehash.get((daddr, dport, saddr, sport))
+        if sk is not None:
+            return sk
+        return self.lhash.get((daddr, dport)) or self.lhash.get((0, dport))
+
+    def hash(self, sk):
+        key = (sk.saddr, sk.sport, sk.daddr, sk.dport)
+        if key in self.ehash:
+            raise OSError(errno.EADDRINUSE, "4-tuple in use")
+        self.ehash[key] = sk
+        sk.hashinfo = self
+        self.bhash[sk.sport] = self.bhash.get(sk.sport, 0) + 1
+
+    def listen_hash(self, sk):
+        key = (sk.saddr, sk.sport)
+        if key in self.lhash:
+            raise OSError(errno.EADDRINUSE, "address in use")
+        self.lhash[key] = sk
+        sk.hashinfo = self
+        self.bhash[sk.sport] = self.bhash.get(sk.sport, 0) + 1
+
+    def unhash(self, sk):
+        if sk.state == TcpState.LISTEN or self.lhash.get((sk.saddr, sk.sport)) is sk:
+            removed = self.lhash.pop((sk.saddr, sk.sport), None)
+        else:
+            key = (sk.saddr, sk.sport, sk.daddr, sk.dport)
+            removed = self.ehash.pop(key, None) if self.ehash.get(key) is sk else None
+        if removed is not None:
+            n = self.bhash.get(sk.sport, 1) - 1
+            if n:
+                self.bhash[sk.sport] = n
+            else:
+                self.bhash.pop(sk.sport, None)
+
+    def inet_hash_connect(self, sk):
+        """Pick a local port (RFC 6056 §3.3.3, Algorithm 3): a per-destination
+        keyed offset plus a global counter, so ports are unpredictable to an
+        off-path attacker yet spread sequentially per destination."""
+        num = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1
+        offset = secure_ipv4_port_ephemeral(sk.saddr, sk.daddr, sk.dport)
+        for i in range(num):
+            port = EPHEMERAL_LOW + (self.next_ephemeral + offset + i) % num
+            if (sk.saddr, port, sk.daddr, sk.dport) in self.ehash or \
+                    (sk.saddr, port) in self.lhash or (0, port) in self.lhash:
+                continue
+            self.next_ephemeral += i + 1
+            sk.sport = port
+            self.hash(sk)
+            return port
+        raise OSError(errno.EADDRNOTAVAIL, "no free local port")
+
+
+# -- segments in ------------------------------------------------------------------------
+def tcp_v4_fill_cb(skb, repr_, saddr, daddr):
+    """TCP_SKB_CB from the parsed header (tcp_v4_fill_cb)."""
+    flags = repr_.flags
+    tcb = TcpSkbCb(repr_.seq, None, flags, repr_.ack_seq, repr_.window,
+                   repr_.mss, repr_.wscale, repr_.sack_perm)
+    tcb.end_seq = seq_add(repr_.seq, len(skb) + (1 if flags & TCPHDR_SYN else 0)
+                          + (1 if flags & TCPHDR_FIN else 0))
+    if repr_.timestamp is not None:
+        tcb.tsval, tcb.tsecr = repr_.timestamp
+    tcb.saddr, tcb.daddr, tcb.sport, tcb.dport = saddr, daddr, repr_.source, repr_.dest
+    skb.cb = tcb
+    return tcb
+
+
+def tcp_v4_rcv(hashinfo, skb, now):
+    """The IPv4 protocol handler: skb.data at the TCP header, network_header
+    set. Malformed segments are counted and dropped; segments for no socket
+    get a RST (RFC 9293 §3.10.7.1)."""
+    hashinfo.stats["InSegs"] += 1
+    nh = skb.network_header
+    head = skb.headroom_bytes()
+    try:
+        saddr = int.from_bytes(head[nh + 12:nh + 16], "big")
+        daddr = int.from_bytes(head[nh + 16:nh + 20], "big")
+        packet = TcpPacket(skb.data)
+        verify = skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL)
+        repr_ = TcpRepr.parse(packet, saddr if verify else None, daddr)
+    except (WireError, ValueError):
+        hashinfo.stats["InErrs"] += 1
+        return
+    skb.pull(packet.header_len)
+    tcp_v4_deliver(hashinfo, skb, tcp_v4_fill_cb(skb, repr_, saddr, daddr), now)
+
+
+def tcp_v4_deliver(hashinfo, skb, tcb, now):
+    """Demultiplex a parsed segment to its socket and run it (the second
+    half of tcp_v4_rcv)."""
+    sk = hashinfo.lookup(tcb.saddr, tcb.sport, tcb.daddr, tcb.dport)
+    if sk is None:
+        hashinfo.stats["NoPort"] += 1
+        tcp_v4_send_reset(hashinfo, skb, now)
+        return
+    sk.tcp_mstamp = now
+    if sk.state == TcpState.LISTEN:
+        req = sk.syn_queue.get((tcb.saddr, tcb.sport))
+        if req is not None:
+            child, rst = tcp_check_req(sk, req, skb)
+            if rst:
+                tcp_v4_send_reset(hashinfo, skb, now)
+            return
+    if inp.tcp_rcv_state_process(sk, skb):
+        tcp_v4_send_reset(hashinfo, skb, now)
+
+
+def tcp_v4_send_reset(hashinfo, skb, now):
+    """RST in reply to a segment (RFC 9293 §3.10.7.1): never to a RST; seq
+    from its ACK, else ACK everything it occupied."""
+    tcb = skb.cb
+    if tcb.tcp_flags & TCPHDR_RST:
+        return
+    if tcb.tcp_flags & TCPHDR_ACK:
+        seq, ack, flags = tcb.ack_seq, 0, TCPHDR_RST
+    else:
+        seq, ack, flags = 0, tcb.end_seq, TCPHDR_RST | TCPHDR_ACK
+    rst = SKB(MAX_TCP_HEADER)
+    rst.reserve(MAX_TCP_HEADER)
+    out.tcp_push_header(rst, TcpRepr(tcb.dport, tcb.sport, seq, ack, flags, 0))
+    hashinfo.stats["OutRsts"] += 1
+    hashinfo.send_reply(tcb.daddr, tcb.saddr, tcb.dport, tcb.sport, rst, now)
+
+
+# -- segments out ------------------------------------------------------------------------
+def tcp_v4_send_check(sk, skb):
+    """Leave the checksum to the device or to software GSO
+    (CHECKSUM_PARTIAL for every segment, as Linux does; validate_xmit_skb
+    finishes it in C where the device cannot): the check field holds the
+    pseudo-header sum."""
+    skb.reset_transport_header()
+    skb.set_partial(skb.data_offset, 16)
+    check = l4_partial_check(sk.saddr, sk.daddr, IPPROTO_TCP, len(skb))
+    skb.data[16:18] = check.to_bytes(2, "big")
+
+
+
+# -- connect and passive open -------------------------------------------------------------
+def tcp_v4_connect(sk, daddr, dport, now):
+    """Active open (RFC 9293 §3.10.1): route, local port, ISN, then the SYN."""
+    if sk.state != TcpState.CLOSE:
+        raise OSError(errno.EISCONN if sk.state != TcpState.SYN_SENT else errno.EALREADY,
+                      "already connected")
+    sk.tcp_mstamp = now
+    sk.daddr, sk.dport = daddr, dport
+    sk.af_ops.rebuild_header(sk)        # route: saddr, dst, pmtu, TSO ability
+    if sk.sport:
+        sk.hashinfo.hash(sk)
+    else:
+        sk.hashinfo.inet_hash_connect(sk)
+    sk.iss = secure_tcp_seq(sk.saddr, sk.daddr, sk.sport, sk.dport, now)
+    sk.write_seq = sk.iss
+    sk.high_seq = sk.iss
+    sk.ts_offset = secure_tcp_ts_off(sk.saddr, sk.daddr)
+    sk.state = TcpState.SYN_SENT
+    out.tcp_connect(sk)
+
+
+def tcp_conn_request(listener, skb):
+    """A SYN for a listener (RFC 9293 §3.10.7.2): a request sock in the SYN
+    queue and a SYN-ACK. A full SYN queue or accept queue drops the SYN
+    (the peer retries), counted in listen_drops."""
+    tcb = skb.cb
+    if len(listener.syn_queue) >= listener.max_syn_backlog or \
+            len(listener.accept_queue) >= listener.backlog:
+        if len(listener.accept_queue) >= listener.backlog:
+            listener.listen_overflows += 1
+        listener.listen_drops += 1
+        return
+    now = listener.tcp_mstamp
+    req = TcpRequestSock(listener)
+    req.saddr, req.daddr, req.sport, req.dport = tcb.daddr, tcb.saddr, tcb.dport, tcb.sport
+    req.rcv_isn = tcb.seq
+    req.snt_isn = secure_tcp_seq(req.saddr, req.daddr, req.sport, req.dport, now)
+    req.mss = tcb.mss if tcb.mss else TCP_MSS_DEFAULT
+    req.window = tcb.window                       # a SYN's window is not scaled
+    req.wscale_ok = tcb.wscale is not None and listener.wscale_enabled
+    req.snd_wscale = min(tcb.wscale, TCP_MAX_WSCALE) if req.wscale_ok else 0
+    req.sack_ok = bool(tcb.sack_ok) and listener.sack_enabled
+    req.tstamp_ok = tcb.tsval is not None and listener.tstamp_enabled
+    req.ts_recent = tcb.tsval if req.tstamp_ok else 0
+    req.ts_off = secure_tcp_ts_off(req.saddr, req.daddr)
+    req.rcv_wnd, req.rcv_wscale = out.tcp_select_initial_window(
+        out.tcp_space(listener), listener.window_clamp, req.wscale_ok)
+    listener.syn_queue[(req.daddr, req.dport)] = req
+    tcp_send_synack(listener, req)
+    req.timer = Timer(listener.net.timers, lambda t: tcp_synack_timer(listener, req, t))
+    req.timer.mod(now + listener.rto_initial)
+
+
+def tcp_v4_syn_recv_sock(listener, req, skb):
+    """The handshake completed: make the child, hash it, queue it for accept()."""
+    if len(listener.accept_queue) >= listener.backlog:
+        listener.listen_overflows += 1
+        listener.listen_drops += 1
+        return None
+    child = tcp_create_openreq_child(listener, req, skb)
+    child.af_ops.rebuild_header(child)      # the child's own route and path MTU
+    out.tcp_sync_mss(child, child.pmtu)
+    listener.hashinfo.hash(child)
+    listener.accept_queue.append(child)
+    return child
+
+
+def tcp_v4_mtu_reduced(sk, mtu):
+    """ICMP fragmentation needed (RFC 1191): shrink the MSS, resend what is in flight."""
+    if mtu >= sk.pmtu or sk.state in (TcpState.LISTEN, TcpState.CLOSE):
+        return
+    out.tcp_sync_mss(sk, mtu)
+    if sk.packets_out:
+        out.tcp_retransmit_skb(sk, 0, 1)
+
+
+def ipv4_af_ops(queue_xmit, rebuild_header):
+    """The ops table with IP's transmit and route functions plugged in; the
+    stack passes ip_output.ip_queue_xmit, tests a function that collects."""
+    return InetConnectionSockAfOps(
+        queue_xmit=queue_xmit,
+        send_check=tcp_v4_send_check,
+        rebuild_header=rebuild_header,
+        conn_request=tcp_conn_request,
+        syn_recv_sock=tcp_v4_syn_recv_sock,
+        net_header_len=20,
+        mtu_reduced=tcp_v4_mtu_reduced,
+    )
+
+
+def tcp_v4_err(hashinfo, skb, type, code, info):
+    """An ICMP error about a segment we sent (skb.data at the quoted IP
+    header). Believed only if the quoted sequence number is in flight (RFC
+    5927 §4.1); fatal while connecting, a soft error afterwards (RFC 1122
+    §4.2.3.9); fragmentation needed shrinks the MSS (RFC 1191)."""
+    from pynet.icmp import icmp_err_convert
+    data = skb.data
+    if len(data) < 28:
+        return
+    ihl = (data[0] & 0x0F) * 4
+    if len(data) < ihl + 8:
+        return
+    saddr = int.from_bytes(data[12:16], "big")
+    daddr = int.from_bytes(data[16:20], "big")
+    sport = (data[ihl] << 8) | data[ihl + 1]
+    dport = (data[ihl + 2] << 8) | data[ihl + 3]
+    seq = int.from_bytes(data[ihl + 4:ihl + 8], "big")
+    del data
+    sk = hashinfo.ehash.get((saddr, sport, daddr, dport))
+    if sk is None:
+        return
+    if sk.state != TcpState.SYN_SENT and not (
+            not before(seq, sk.snd_una) and before(seq, sk.snd_nxt)):
+        return
+    sk.tcp_mstamp = hashinfo.net.now
+    if type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
+        sk.af_ops.mtu_reduced(sk, info)
+        return
+    err, fatal = icmp_err_convert(type, code)
+    if fatal and sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
+        sk.report_error(err)
+        inp.tcp_done(sk)
+    else:
+        sk.sk_err_soft = err
+
+
+def inet_sk_rebuild_header(sk):
+    """Route the socket (ip_route_connect): source address, cached dst,
+    path MTU. Segments are built as GSO super-segments whatever the device:
+    a TSO device takes them whole, any other gets them cut by the C GSO
+    in validate_xmit_skb, so Python still works per 64 KB."""
+    rt = sk.net.fib.ip_route_output(sk.daddr, sk.saddr, sk.bound_dev_if)
+    if not sk.saddr:
+        sk.saddr = rt.saddr
+    sk_setup_caps(sk, rt)
+    sk.pmtu = rt.mtu
+    sk.gso_max_size = TCP_GSO_MAX_SIZE
+
+
+ipv4_specific = ipv4_af_ops(ip_queue_xmit, inet_sk_rebuild_header)
+
+
+def tcp_v4_init(net):
+    """TCP's tables for a stack, registered as its IPPROTO_TCP handler
+    (once; later calls return the same tables)."""
+    hashinfo = getattr(net, "tcp_hashinfo", None)
+    if hashinfo is None:
+        hashinfo = TcpHashinfo(net, ipv4_specific)
+        net.tcp_hashinfo = hashinfo
+        net.inet_add_protocol(IPPROTO_TCP, lambda skb: tcp_v4_rcv(hashinfo, skb, net.now),
+                              lambda skb, type, code, info: tcp_v4_err(hashinfo, skb, type,
+                                                                        code, info))
+    return hashinfo
+
+
+def tcp_v4_init_sock(net):
+    """A new TCP socket on a stack (tcp_v4_init_sock)."""
+    sk = TcpSock(net, ipv4_specific)
+    sk.hashinfo = tcp_v4_init(net)
+    return sk

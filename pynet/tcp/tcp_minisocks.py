@@ -1,0 +1,104 @@
+"""Passive open's second half (Linux's net/ipv4/tcp_minisocks.c): the
+segment that answers our SYN-ACK is checked against the request sock, and
+an acceptable one makes the full child socket.
+"""
+from pynet.tcp import tcp_input as inp
+from pynet.tcp import tcp_output as out
+from pynet.tcp.sock import TcpSock
+from pynet.tcp.tcp import (
+    TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, TCP_SYNACK_RETRIES, TcpState, between, seq_add,
+)
+
+
+def inet_csk_reqsk_queue_drop(listener, req):
+    listener.syn_queue.pop((req.daddr, req.dport), None)
+    if req.timer is not None:
+        req.timer.delete()
+
+
+def tcp_send_synack(listener, req):
+    skb = out.tcp_make_synack(listener, req)
+    req.snt_synack = listener.tcp_mstamp
+    listener.hashinfo.send_reply(req.saddr, req.daddr, req.sport, req.dport, skb,
+                                 listener.tcp_mstamp)
+
+
+def tcp_synack_timer(listener, req, now):
+    """SYN-ACK not answered: resend with exponential backoff, give up
+    after TCP_SYNACK_RETRIES (RFC 6298 §5.5 applied to the SYN-ACK)."""
+    listener.tcp_mstamp = now
+    req.num_retrans += 1
+    if req.num_retrans > TCP_SYNACK_RETRIES or listener.state != TcpState.LISTEN:
+        inet_csk_reqsk_queue_drop(listener, req)
+        return
+    tcp_send_synack(listener, req)
+    req.timer.mod(now + listener.rto_initial * (1 << req.num_retrans))
+
+
+def tcp_create_openreq_child(listener, req, skb):
+    """The full socket for an established passive connection, in SYN_RECV:
+    tcp_rcv_state_process moves it to ESTABLISHED on the same segment."""
+    child = TcpSock(listener.net, listener.af_ops, type(listener.ca_ops)())
+    for name in ("sk_sndbuf", "sk_rcvbuf", "nonagle", "keepalive", "keepalive_time",
+                 "keepalive_intvl", "keepalive_probes", "user_timeout", "gso_max_size",
+                 "pmtu", "sack_enabled", "tstamp_enabled", "wscale_enabled", "rto_initial",
+                 "retries2", "advmss", "window_clamp", "hashinfo", "linger2"):
+        setattr(child, name, getattr(listener, name))
+    child.tcp_mstamp = listener.tcp_mstamp
+    child.parent = listener
+    child.saddr, child.daddr, child.sport, child.dport = req.saddr, req.daddr, req.sport, req.dport
+    child.state = TcpState.SYN_RECV
+    child.iss = req.snt_isn
+    child.snd_una = req.snt_isn           # our SYN-ACK is acknowledged by tcp_ack
+    child.snd_nxt = child.write_seq = child.pushed_seq = seq_add(req.snt_isn, 1)
+    child.snd_sml = child.snd_una
+    child.irs = req.rcv_isn
+    child.rcv_nxt = child.rcv_wup = child.copied_seq = seq_add(req.rcv_isn, 1)
+    child.rcv_wnd = req.rcv_wnd
+    child.snd_wnd = child.max_window = req.window
+    child.snd_wl1 = req.rcv_isn
+    child.ts_offset = req.ts_off
+    ro = child.rx_opt
+    ro.mss_clamp = req.mss
+    ro.wscale_ok = req.wscale_ok
+    ro.snd_wscale = req.snd_wscale
+    ro.rcv_wscale = req.rcv_wscale
+    ro.sack_ok = req.sack_ok
+    ro.tstamp_ok = req.tstamp_ok
+    ro.ts_recent = req.ts_recent
+    ro.ts_recent_stamp = listener.tcp_mstamp if req.tstamp_ok else None
+    out.tcp_sync_mss(child, child.pmtu)
+    child.rcv_mss = min(child.advmss, child.mss_cache)
+    if not req.num_retrans:               # Karn: only an unrepeated SYN-ACK times the path
+        inp.tcp_rtt_estimator(child, listener.tcp_mstamp - req.snt_synack)
+        inp.tcp_set_rto(child)
+    return child
+
+
+def tcp_check_req(listener, req, skb):
+    """The next segment of a half-open connection (RFC 9293 §3.10.7.4 in
+    SYN-RECEIVED). Returns (child or None, whether to send a RST)."""
+    tcb = skb.cb
+    flags = tcb.tcp_flags
+    rcv_nxt = seq_add(req.rcv_isn, 1)
+    if flags & TCPHDR_SYN and not flags & TCPHDR_ACK and tcb.seq == req.rcv_isn:
+        tcp_send_synack(listener, req)      # our SYN-ACK was lost
+        return None, False
+    if not between(tcb.seq, rcv_nxt, seq_add(rcv_nxt, max(req.rcv_wnd, 1) - 1)):
+        return None, False                  # out of window: drop
+    if flags & TCPHDR_RST:
+        if tcb.seq == rcv_nxt:
+            inet_csk_reqsk_queue_drop(listener, req)
+        return None, False
+    if flags & TCPHDR_SYN:
+        inet_csk_reqsk_queue_drop(listener, req)   # RFC 5961 §4: no new SYN in window
+        return None, True
+    if not flags & TCPHDR_ACK:
+        return None, False
+    if tcb.ack_seq != seq_add(req.snt_isn, 1):
+        return None, True
+    child = listener.af_ops.syn_recv_sock(listener, req, skb)
+    if child is None:
+        return None, False                  # accept queue full: the SYN-ACK will go again
+    inet_csk_reqsk_queue_drop(listener, req)
+    return child, inp.tcp_rcv_state_process(child, skb)

@@ -1,0 +1,550 @@
+"""Sending (Linux's net/ipv4/tcp_output.c).
+
+The write queue holds data the user gave and TCP has not sent; once sent an
+skb moves to the retransmit queue, in sequence order, and stays there until
+acknowledged. What goes to the network is always a clone (tcp_transmit_skb),
+so the original can be sent again. One loop, tcp_write_xmit, decides what
+may leave now: congestion window, the peer's window, Nagle and the skb size.
+With TSO an skb holds up to 64 KB and is sent whole as one GSO super-segment,
+so Python's per-packet work is per super-segment, not per MSS.
+"""
+import errno
+
+from pynet.skbuff import SKB, SKB_GSO_TCPV4
+from pynet.wire.tcp import TcpRepr
+from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
+from pynet.tcp.tcp import (
+    MAX_TCP_HEADER, SEND_SHUTDOWN, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
+    TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
+    TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
+    seq_add,
+)
+
+TCPOLEN_TSTAMP_ALIGNED = 12
+
+
+# -- MSS and windows ----------------------------------------------------------
+def tcp_sync_mss(sk, pmtu):
+    """Effective send MSS for a path MTU (RFC 9293 §3.7.1, RFC 6691): the
+    MTU less IP and TCP headers, at most the peer's MSS, less our options."""
+    sk.pmtu = pmtu
+    mss = pmtu - sk.af_ops.net_header_len - 20
+    mss = min(mss, sk.rx_opt.mss_clamp)
+    if sk.rx_opt.user_mss:
+        mss = min(mss, sk.rx_opt.user_mss)
+    if sk.rx_opt.tstamp_ok:
+        mss -= TCPOLEN_TSTAMP_ALIGNED
+    sk.mss_cache = max(mss, TCP_MIN_MSS)
+    return sk.mss_cache
+
+
+def tcp_size_goal(sk):
+    """How big an skb tcp_sendmsg builds: one MSS, or with TSO as many whole
+    MSS as fit in a GSO super-segment."""
+    mss = sk.mss_cache
+    if sk.gso_max_size > mss:
+        return (sk.gso_max_size // mss) * mss
+    return mss
+
+
+def tcp_select_initial_window(space, window_clamp, wscale_ok):
+    """Our first window and window-scale shift (RFC 7323 §2.2): the smallest
+    shift that lets the whole receive buffer be advertised."""
+    space = min(space, window_clamp)
+    if not wscale_ok:
+        return min(space, 65535), 0
+    wscale = 0
+    while space > (65535 << wscale) and wscale < TCP_MAX_WSCALE:
+        wscale += 1
+    return min(space, 65535 << wscale), wscale
+
+
+def tcp_space(sk):
+    """Free receive space. sk_rmem_alloc counts payload bytes, not buffer
+    sizes, so the advertised window is exactly what the buffer holds."""
+    return sk.sk_rcvbuf - sk.sk_rmem_alloc
+
+
+def __tcp_select_window(sk):
+    mss = sk.rcv_mss
+    free = min(tcp_space(sk), sk.window_clamp, 65535 << sk.rx_opt.rcv_wscale)
+    # receiver silly window avoidance (RFC 9293 §3.8.6.2.2): no window
+    # smaller than min(MSS, half the buffer)
+    if free < min(mss, sk.sk_rcvbuf // 2):
+        return 0
+    shift = sk.rx_opt.rcv_wscale
+    if shift:
+        return (free >> shift) << shift
+    window = sk.rcv_wnd
+    if window <= free - mss or window > free:
+        window = (free // mss) * mss
+    return window
+
+
+def tcp_select_window(sk):
+    """The window field of an outgoing segment, scaled.
+
+    Never shrinks what was offered (RFC 9293 §3.8.6.2.2): the right edge
+    rcv_nxt + window never moves left, even if the buffer filled meanwhile.
+    """
+    cur = sk.receive_window()
+    new = __tcp_select_window(sk)
+    shift = sk.rx_opt.rcv_wscale
+    if new < cur:
+        new = -(-cur >> shift) << shift      # round up to what the shift can express
+    new = min(new, 65535 << shift)
+    sk.rcv_wnd = new
+    sk.rcv_wup = sk.rcv_nxt
+    return new >> shift
+
+
+# -- options and header ------------------------------------------------------------------
+def tcp_syn_options(sk, th):
+    """SYN options; TcpRepr lays them out in Linux's order: MSS,
+    SACK-permitted, timestamps, window scale."""
+    th.mss = sk.advmss
+    th.sack_perm = sk.sack_enabled
+    if sk.tstamp_enabled:
+        th.timestamp = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent if th.flags & TCPHDR_ACK else 0)
+    if sk.wscale_enabled:
+        th.wscale = sk.rx_opt.rcv_wscale
+
+
+def tcp_established_options(sk, th):
+    if sk.rx_opt.tstamp_ok:
+        th.timestamp = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent)
+
+
+def tcp_push_header(skb, th):
+    th.emit(skb.push(th.header_len))
+
+
+# -- the transmit path ------------------------------------------------------------
+def tcp_transmit_skb(sk, skb, clone_it=True):
+    """Send one skb: push the header onto a clone (or onto skb itself when
+    it is a one-off control segment) and hand it to the address family.
+
+    The retransmit queue keeps the original; header_release() promises it
+    will never look at its header area, so the clone may push its header
+    into the shared headroom.
+    """
+    tcb = skb.cb
+    now = sk.tcp_mstamp
+    if clone_it:
+        tcb.tx_time = now
+        if tcb.first_tx is None:
+            tcb.first_tx = now
+        skb.header_release()
+        skb_out = skb.clone()
+    else:
+        skb_out = skb
+    flags = tcb.tcp_flags
+    th = TcpRepr(sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0, flags, 0)
+    if flags & TCPHDR_SYN:
+        tcp_syn_options(sk, th)
+        th.window = min(sk.rcv_wnd, 65535)   # RFC 7323 §2.2: a SYN's window is never scaled
+    else:
+        tcp_established_options(sk, th)
+        th.window = tcp_select_window(sk)
+    if flags & TCPHDR_ACK:
+        tcp_event_ack_sent(sk)
+    if len(skb_out):
+        sk.lsndtime = now
+    if tcb.pcount > 1:
+        skb_out.gso_size = sk.mss_cache
+        skb_out.gso_segs = tcb.pcount
+        skb_out.gso_type = SKB_GSO_TCPV4
+    tcp_push_header(skb_out, th)
+    skb_out.cb = None
+    skb_out.sk = sk
+    sk.stats["OutSegs"] += tcb.pcount
+    sk.af_ops.send_check(sk, skb_out)
+    return sk.af_ops.queue_xmit(sk, skb_out)
+
+
+def tcp_init_nondata_skb(sk, seq, flags):
+    skb = SKB(MAX_TCP_HEADER)
+    skb.reserve(MAX_TCP_HEADER)
+    skb.cb = TcpSkbCb(seq, seq_add(seq, 1 if flags & (TCPHDR_SYN | TCPHDR_FIN) else 0), flags)
+    return skb
+
+
+def tcp_acceptable_seq(sk):
+    """snd_nxt, unless the peer's window shrank below it (RFC 9293 §3.8.6.2.1)."""
+    wnd_end = seq_add(sk.snd_una, sk.snd_wnd)
+    return sk.snd_nxt if not after(sk.snd_nxt, wnd_end) else wnd_end
+
+
+def tcp_send_ack(sk):
+    """A bare ACK, sent now, not kept for retransmission."""
+    if sk.state == TcpState.CLOSE:
+        return
+    tcp_transmit_skb(sk, tcp_init_nondata_skb(sk, tcp_acceptable_seq(sk), TCPHDR_ACK),
+                     clone_it=False)
+
+
+def tcp_event_ack_sent(sk):
+    if sk.ack_quick:
+        sk.ack_quick -= 1
+    sk.ack_sched = sk.ack_now = False
+    sk.delack_timer.delete()
+
+
+def tcp_send_delayed_ack(sk):
+    """Arm the delayed-ACK timer (RFC 1122 §4.2.3.2; RFC 5681 §4.2: under
+    500 ms). An already armed timer keeps its earlier expiry."""
+    if not sk.delack_timer.pending:
+        sk.delack_timer.mod(sk.tcp_mstamp + (sk.ack_ato or sk.delack_timer_min))
+
+
+def tcp_send_active_reset(sk):
+    """RST for an abort (RFC 9293 §3.10.5 ABORT, SO_LINGER 0, unread data at close)."""
+    tcp_transmit_skb(sk, tcp_init_nondata_skb(sk, tcp_acceptable_seq(sk), TCPHDR_ACK | TCPHDR_RST),
+                     clone_it=False)
+
+
+# -- connect ------------------------------------------------------------------------
+def tcp_connect_init(sk):
+    sk.rx_opt.mss_clamp = 65535
+    tcp_sync_mss(sk, sk.pmtu)
+    sk.advmss = sk.pmtu - sk.af_ops.net_header_len - 20
+    if sk.rx_opt.user_mss:
+        sk.advmss = min(sk.advmss, sk.rx_opt.user_mss)
+    sk.rcv_mss = min(sk.advmss, sk.mss_cache)
+    sk.rcv_wnd, sk.rx_opt.rcv_wscale = tcp_select_initial_window(
+        tcp_space(sk), sk.window_clamp, sk.wscale_enabled)
+    sk.rcv_wup = 0
+    sk.rcv_nxt = 0
+    sk.copied_seq = 0
+    sk.snd_una = sk.write_seq
+    sk.snd_nxt = sk.write_seq
+    sk.snd_sml = sk.write_seq
+    sk.rto = sk.rto_initial
+    sk.retransmits = 0
+    sk.backoff = 0
+
+
+def tcp_connect_queue_skb(sk, skb):
+    """Charge the SYN to the socket and put it on the retransmit queue."""
+    tcb = skb.cb
+    sk.sk_wmem_queued += skb.truesize
+    sk.write_seq = tcb.end_seq
+    sk.pushed_seq = sk.write_seq
+    sk.rtx_queue.append(skb)
+    sk.packets_out += 1
+
+
+def tcp_connect(sk):
+    """Build and send the SYN (RFC 9293 §3.10.1 active OPEN)."""
+    tcp_connect_init(sk)
+    skb = tcp_init_nondata_skb(sk, sk.write_seq, TCPHDR_SYN)
+    tcp_connect_queue_skb(sk, skb)
+    sk.snd_nxt = sk.write_seq
+    tcp_transmit_skb(sk, skb)
+    inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, sk.rto)
+
+
+def tcp_make_synack(listener, req):
+    """The SYN-ACK for a request sock (RFC 9293 §3.10.7.2)."""
+    skb = SKB(MAX_TCP_HEADER)
+    skb.reserve(MAX_TCP_HEADER)
+    th = TcpRepr(req.sport, req.dport, req.snt_isn, seq_add(req.rcv_isn, 1),
+                 TCPHDR_SYN | TCPHDR_ACK, min(req.rcv_wnd, 65535), mss=listener.advmss,
+                 sack_perm=req.sack_ok)
+    if req.tstamp_ok:
+        th.timestamp = ((int(listener.tcp_mstamp * 1000) + req.ts_off) & 0xFFFFFFFF, req.ts_recent)
+    if req.wscale_ok:
+        th.wscale = req.rcv_wscale
+    tcp_push_header(skb, th)
+    return skb
+
+
+def tcp_send_synack(sk):
+    """Simultaneous open (RFC 9293 §3.10.7.3): our SYN, still on the
+    retransmit queue, becomes a SYN-ACK and goes again."""
+    skb = sk.rtx_queue[0]
+    skb.cb.tcp_flags |= TCPHDR_ACK
+    tcp_transmit_skb(sk, skb)
+
+
+# -- sending data ---------------------------------------------------------------------
+def tcp_push(sk):
+    if sk.write_queue:
+        sk.write_queue[-1].cb.tcp_flags |= TCPHDR_PSH
+        sk.pushed_seq = sk.write_seq
+    tcp_push_pending_frames(sk, sk.nonagle)
+
+
+def tcp_push_pending_frames(sk, nonagle=None):
+    """Send what may go now; if nothing is in flight and the peer's window
+    holds the rest back, start the persist timer (RFC 9293 §3.8.6.1)."""
+    if sk.state == TcpState.CLOSE or not sk.write_queue:
+        return
+    if tcp_write_xmit(sk, sk.mss_cache, sk.nonagle if nonagle is None else nonagle):
+        tcp_check_probe_timer(sk)
+
+
+def tcp_set_skb_tso_segs(skb, mss):
+    n = len(skb)
+    skb.cb.pcount = 1 if n <= mss else -(-n // mss)
+
+
+def tcp_cwnd_test(sk, skb):
+    """Segments cwnd still allows (RFC 5681 §3.1)."""
+    in_flight = sk.packets_in_flight()
+    cwnd = sk.snd_cwnd
+    if in_flight >= cwnd:
+        # a lone FIN is not held back by cwnd (as Linux does)
+        return 1 if skb.cb.tcp_flags & TCPHDR_FIN and skb.cb.pcount == 1 else 0
+    return cwnd - in_flight
+
+
+def tcp_wnd_end(sk):
+    return seq_add(sk.snd_una, sk.snd_wnd)
+
+
+def tcp_snd_wnd_test(sk, skb, mss):
+    """Does the first segment of skb fit in the peer's window?"""
+    end_seq = skb.cb.end_seq
+    if len(skb) > mss:
+        end_seq = seq_add(skb.cb.seq, mss)
+    return not after(end_seq, tcp_wnd_end(sk))
+
+
+def tcp_minshall_check(sk):
+    """A small segment is still unacknowledged (Minshall's Nagle variant)."""
+    return after(sk.snd_sml, sk.snd_una) and not after(sk.snd_sml, sk.snd_nxt)
+
+
+def tcp_nagle_check(partial, sk, nonagle):
+    """True if Nagle (RFC 896, RFC 1122 §4.2.3.4) holds a partial segment back."""
+    return partial and ((nonagle & TCP_NAGLE_CORK) or
+                        (not nonagle and sk.packets_out and tcp_minshall_check(sk)))
+
+
+def tcp_nagle_test(sk, skb, mss, nonagle):
+    if nonagle & TCP_NAGLE_PUSH:
+        return True
+    if skb.cb.tcp_flags & TCPHDR_FIN:
+        return True
+    return not tcp_nagle_check(len(skb) < mss, sk, nonagle)
+
+
+def tcp_mss_split_point(sk, skb, mss, max_segs, nonagle):
+    """How much of a multi-segment skb goes now: bounded by cwnd (max_segs)
+    and the peer's window; a trailing partial segment only if Nagle allows."""
+    window = (tcp_wnd_end(sk) - skb.cb.seq) & 0xFFFFFFFF
+    max_len = mss * max_segs
+    if max_len <= window and skb is not sk.write_queue[-1]:
+        return max_len
+    needed = min(len(skb), window)
+    if max_len <= needed:
+        return max_len
+    partial = needed % mss
+    if tcp_nagle_check(partial != 0, sk, nonagle):
+        return needed - partial
+    return needed
+
+
+def tcp_fragment(sk, queue, index, skb, length):
+    """Split skb (queue[index]) after `length` bytes; the tail becomes a new
+    skb right behind it. Loss-recovery marks and counts follow both halves."""
+    tcb = skb.cb
+    mss = sk.mss_cache
+    rest = SKB(MAX_TCP_HEADER + len(skb) - length)
+    rest.reserve(MAX_TCP_HEADER)
+    rest.put_data(skb.data[length:])
+    skb.trim(length)
+    split_seq = seq_add(tcb.seq, length)
+    rcb = TcpSkbCb(split_seq, tcb.end_seq, tcb.tcp_flags)
+    rcb.sacked = tcb.sacked
+    rcb.tx_time = tcb.tx_time
+    rcb.first_tx = tcb.first_tx
+    tcb.end_seq = split_seq
+    tcb.tcp_flags &= ~(TCPHDR_FIN | TCPHDR_PSH)   # they belong to the last byte
+    rest.cb = rcb
+    old = tcb.pcount
+    tcp_set_skb_tso_segs(skb, mss)
+    tcp_set_skb_tso_segs(rest, mss)
+    if queue is sk.rtx_queue:
+        diff = tcb.pcount + rcb.pcount - old
+        sk.packets_out += diff
+        if tcb.sacked & TCPCB_LOST:
+            sk.lost_out += diff
+        if tcb.sacked & TCPCB_SACKED_RETRANS:
+            sk.retrans_out += diff
+    sk.sk_wmem_queued += rest.truesize
+    queue.insert(index + 1, rest)
+    return rest
+
+
+def tcp_event_new_data_sent(sk, skb):
+    """skb left for the first time: it moves to the retransmit queue."""
+    prior_packets = sk.packets_out
+    sk.write_queue.popleft()
+    sk.rtx_queue.append(skb)
+    sk.snd_nxt = skb.cb.end_seq
+    sk.packets_out += skb.cb.pcount
+    if len(skb) < sk.mss_cache:
+        sk.snd_sml = skb.cb.end_seq
+    if not prior_packets or sk.pending == ICSK_TIME_PROBE0:
+        tcp_rearm_rto(sk)
+
+
+def tcp_write_xmit(sk, mss, nonagle, push_one=False):
+    """The one send loop. Returns True when data is left unsent with
+    nothing in flight (the caller then starts the persist timer)."""
+    sent = 0
+    sk.is_cwnd_limited = False
+    wq = sk.write_queue
+    while wq:
+        skb = wq[0]
+        tcp_set_skb_tso_segs(skb, mss)
+        cwnd_quota = tcp_cwnd_test(sk, skb)
+        if not cwnd_quota:
+            sk.is_cwnd_limited = True
+            break
+        if not tcp_snd_wnd_test(sk, skb, mss):
+            break
+        if skb.cb.pcount == 1:
+            if not tcp_nagle_test(sk, skb, mss, nonagle | (TCP_NAGLE_PUSH if wq[-1] is not skb else 0)):
+                break
+            limit = mss
+        else:
+            limit = tcp_mss_split_point(sk, skb, mss, cwnd_quota, nonagle)
+        if len(skb) > limit:
+            if limit == 0:
+                break
+            tcp_fragment(sk, wq, 0, skb, limit)
+        tcp_transmit_skb(sk, skb)
+        tcp_event_new_data_sent(sk, skb)
+        sent += skb.cb.pcount
+        if push_one:
+            break
+    # slow start grows only a window that is being used (RFC 7661)
+    if sk.packets_in_flight() * 2 > sk.snd_cwnd and sk.snd_cwnd < sk.snd_ssthresh:
+        sk.is_cwnd_limited = True
+    return not sk.packets_out and bool(wq)
+
+
+def tcp_data_snd_check(sk):
+    tcp_push_pending_frames(sk)
+
+
+def tcp_send_fin(sk):
+    """Queue our FIN behind any unsent data (RFC 9293 §3.10.4 CLOSE)."""
+    wq = sk.write_queue
+    if wq:
+        tcb = wq[-1].cb
+        tcb.tcp_flags |= TCPHDR_FIN
+        tcb.end_seq = seq_add(tcb.end_seq, 1)
+    else:
+        skb = tcp_init_nondata_skb(sk, sk.write_seq, TCPHDR_ACK | TCPHDR_FIN)
+        wq.append(skb)
+        sk.sk_wmem_queued += skb.truesize
+    sk.write_seq = seq_add(sk.write_seq, 1)
+    sk.fin_sent = True
+    tcp_push_pending_frames(sk, TCP_NAGLE_OFF)
+
+
+# -- retransmission -------------------------------------------------------------------
+def tcp_retransmit_skb(sk, index, segs=1):
+    """Send rtx_queue[index] again, at most `segs` segments of it."""
+    skb = sk.rtx_queue[index]
+    tcb = skb.cb
+    mss = sk.mss_cache
+    if len(skb) > mss * segs:
+        tcp_fragment(sk, sk.rtx_queue, index, skb, mss * segs)
+    else:
+        tcp_set_skb_tso_segs(skb, mss)
+    if sk.retrans_stamp is None:
+        sk.retrans_stamp = tcb.first_tx
+    tcp_transmit_skb(sk, skb)
+    if not tcb.sacked & TCPCB_SACKED_RETRANS:
+        sk.retrans_out += tcb.pcount
+    tcb.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS
+    sk.stats["RetransSegs"] += tcb.pcount
+    return tcb.pcount
+
+
+def tcp_xmit_retransmit_queue(sk):
+    """Retransmit the segments marked lost, as far as cwnd allows."""
+    i = 0
+    rtx = sk.rtx_queue
+    while i < len(rtx) and sk.lost_out > sk.retrans_out:
+        quota = sk.snd_cwnd - sk.packets_in_flight()
+        if quota <= 0:
+            break
+        sacked = rtx[i].cb.sacked
+        if sacked & TCPCB_LOST and not sacked & TCPCB_SACKED_RETRANS:
+            tcp_retransmit_skb(sk, i, quota)
+        i += 1
+
+
+# -- timers the output path arms ------------------------------------------------------
+def inet_csk_reset_xmit_timer(sk, what, when):
+    sk.pending = what
+    sk.retransmit_timer.mod(sk.tcp_mstamp + min(when, TCP_RTO_MAX))
+
+
+def inet_csk_clear_xmit_timer(sk):
+    sk.pending = 0
+    sk.retransmit_timer.delete()
+
+
+def tcp_rearm_rto(sk):
+    """RFC 6298 §5.1/5.2: a timer runs while data is outstanding."""
+    if not sk.packets_out:
+        inet_csk_clear_xmit_timer(sk)
+    else:
+        inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, sk.rto)
+
+
+def tcp_probe0_when(sk):
+    return min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
+
+
+def tcp_check_probe_timer(sk):
+    if not sk.packets_out and not sk.pending:
+        inet_csk_reset_xmit_timer(sk, ICSK_TIME_PROBE0, tcp_probe0_when(sk))
+
+
+def tcp_xmit_probe_skb(sk):
+    """A segment the peer must answer: one already acknowledged byte back,
+    no data (RFC 9293 §3.8.6.1 allows a probe without data; Linux sends this)."""
+    skb = tcp_init_nondata_skb(sk, seq_add(sk.snd_una, -1), TCPHDR_ACK)
+    tcp_transmit_skb(sk, skb, clone_it=False)
+
+
+def tcp_write_wakeup(sk):
+    """Persist or keepalive probe: new data if the window allows, else a bare probe."""
+    if sk.state == TcpState.CLOSE:
+        return False
+    wq = sk.write_queue
+    if wq and before(wq[0].cb.seq, tcp_wnd_end(sk)):
+        skb = wq[0]
+        mss = sk.mss_cache
+        seg = min((tcp_wnd_end(sk) - skb.cb.seq) & 0xFFFFFFFF, mss)
+        if len(skb) > seg:
+            tcp_fragment(sk, wq, 0, skb, seg)
+        skb.cb.tcp_flags |= TCPHDR_PSH
+        tcp_set_skb_tso_segs(skb, mss)
+        tcp_transmit_skb(sk, skb)
+        tcp_event_new_data_sent(sk, skb)
+        return True
+    tcp_xmit_probe_skb(sk)
+    return False
+
+
+def tcp_send_probe0(sk):
+    """The persist timer fired (RFC 9293 §3.8.6.1): probe the zero window,
+    backing off like the RTO."""
+    tcp_write_wakeup(sk)
+    if sk.packets_out or not sk.write_queue:
+        sk.probes_out = 0
+        sk.backoff = 0
+        return
+    sk.probes_out += 1
+    if sk.backoff < sk.retries2:
+        sk.backoff += 1
+    inet_csk_reset_xmit_timer(sk, ICSK_TIME_PROBE0, tcp_probe0_when(sk))
