@@ -11,7 +11,7 @@ from pynet.wire import (ArpPacket, ArpRepr, EthernetPacket, EthernetRepr, IcmpPa
                         Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, UdpRepr, WireError)
 from pynet.wire import ethernet, icmp, ipv4, tcp
 from pynet.wire.arp import ARPOP_REPLY, ARPOP_REQUEST
-from pynet.wire.ethernet import (BROADCAST, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, mac_aton,
+from pynet.wire.ethernet import (BROADCAST, ETH_P_8021Q, ETH_P_ARP, mac_aton,
                                  mac_ntoa)
 from pynet.wire.ipv4 import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, ip_aton, ip_ntoa
 from pynet.wire.tcp import (TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, flags_str,

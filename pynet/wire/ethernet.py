@@ -7,7 +7,6 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from pynet.wire import WireError
 from pynet.wire._field import Field, Octets, View, need
 
 ETH_ALEN = 6
