@@ -84,3 +84,17 @@ def test_kernel_udp_gso_send_is_read_as_one_gso_skb(kind):
     assert skb.csum_start == skb.data_offset + 14 + 20 and skb.csum_offset == 6
     assert bytes(skb.data[14 + 28:]) == PAYLOAD
     assert dev.stats.rx_errors == 0
+
+
+@KINDS
+def test_offload_request_the_header_cannot_express_is_refused_and_counted(kind):
+    with kernel_peer(kind, offload=True) as peer:
+        dev = peer.dev
+        bad = udp_gso_frame(dev, peer, 40000, 9, PAYLOAD[:3000], 1472)
+        bad.gso_type = 1 << 12                       # no virtio GSO type for this
+        dev.features |= 1 << (16 + 12)               # pretend the device takes it
+        skb = udp_gso_frame(dev, peer, 40000, 9, b"ok", 0)
+        skb.ip_summed = 0
+        assert dev.ndo_xmit_batch([bad, skb]) == 2
+        assert (dev.stats.tx_errors, dev.stats.tx_packets) == (1, 1)
+        assert peer.ns.link_stats(peer.ifname)["rx_packets"] == 1
