@@ -11,7 +11,7 @@ import pytest
 from ipkit import fast_nud
 
 from pynet.neighbour import NUD_DELAY, NUD_FAILED, NUD_PROBE, NUD_REACHABLE, NUD_STALE
-from pynet.netns import NetNamespace, _make_veth, kernel_peer, unique_name
+from pynet.netns import NetNamespace, kernel_peer, unique_name
 from pynet.skbtrace import Tracer
 from pynet.stack import Stack
 from pynet.wire.ipv4 import ip_aton
