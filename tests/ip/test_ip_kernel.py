@@ -82,6 +82,7 @@ def test_ping_both_ways(kind):
                 proc.kill()
         out = proc.stdout.read()
         assert "200 packets transmitted, 200 received" in out, out
+        print(f"kernel ping {kind}: {out.strip().splitlines()[-1]}")
         ping = stack.ping(peer.kernel_addr)
         for i in range(200):
             ping.send(time.monotonic())
