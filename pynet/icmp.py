@@ -18,7 +18,7 @@ from pynet import skbtrace
 from pynet.checksum import csum_fold, csum_partial
 from pynet.ip_output import ip_alloc_skb, ip_build_and_send_pkt
 from pynet.route import RTN_BROADCAST
-from pynet.skbuff import CHECKSUM_UNNECESSARY
+from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from pynet.sock import Sock
 from pynet.wire import WireError
 from pynet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED,
@@ -175,7 +175,8 @@ def icmp_rcv(net, skb):
     if len(skb) < ICMP_HLEN:
         mib.inc("InErrors")
         return
-    if skb.ip_summed != CHECKSUM_UNNECESSARY and csum_fold(csum_partial(skb.data)) != 0:
+    if (skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL)
+            and csum_fold(csum_partial(skb.data)) != 0):
         mib.inc("InCsumErrors")
         mib.inc("InErrors")
         return
@@ -227,8 +228,11 @@ def icmp_unreach(net, skb, type, code, info):
     if len(skb) < ihl + 8:
         net.mib.icmp.inc("InErrors")           # RFC 1122 s3.2.2: 8 bytes of the payload are needed
         return
-    protocol, daddr = inner.protocol, inner.daddr
+    protocol, saddr, daddr = inner.protocol, inner.saddr, inner.daddr
     del inner
+    if not net.fib.is_local(saddr):
+        net.mib.icmp.inc("InErrors")           # about a datagram we did not send
+        return
     if type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and info:
         net.fib.update_pmtu(daddr, info, net.now)
     icmp_socket_deliver(net, skb, protocol, type, code, info)

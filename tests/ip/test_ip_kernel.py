@@ -11,7 +11,7 @@ import pytest
 from ipkit import fast_nud
 
 from pynet.neighbour import NUD_DELAY, NUD_FAILED, NUD_PROBE, NUD_REACHABLE, NUD_STALE
-from pynet.netns import NetNamespace, _make_veth, kernel_peer, unique_name
+from pynet.netns import NetNamespace, kernel_peer, unique_name
 from pynet.skbtrace import Tracer
 from pynet.stack import Stack
 from pynet.wire.ipv4 import ip_aton
@@ -82,6 +82,7 @@ def test_ping_both_ways(kind):
                 proc.kill()
         out = proc.stdout.read()
         assert "200 packets transmitted, 200 received" in out, out
+        print(f"kernel ping {kind}: {out.strip().splitlines()[-1]}")
         ping = stack.ping(peer.kernel_addr)
         for i in range(200):
             ping.send(time.monotonic())
@@ -93,9 +94,10 @@ def test_ping_both_ways(kind):
         print(f"pynet ping {kind}: median rtt {rtts[100] * 1e6:.0f} us")
 
 
+@pytest.mark.parametrize("offload", [False, True], ids=["plain", "vnet_hdr"])
 @KINDS
-def test_udp_echo_both_ways_with_60k_datagrams(kind):
-    with kernel_peer(kind) as peer:
+def test_udp_echo_both_ways_with_60k_datagrams(kind, offload):
+    with kernel_peer(kind, offload=offload) as peer:
         stack = make_stack(peer)
         server = start(peer.ns, UDP_ECHO, 7)
         wait_ready(stack, server)
