@@ -36,13 +36,15 @@ def cmd_netns(args):
 
 
 def build_parser():
-    from pynet.cli import control, ping, plot, trace
+    from pynet.cli import control, demo, ping, plot, trace
     from pynet.cli.topology import DEFAULT_CIDR, add_stack_options
     parser = argparse.ArgumentParser(prog="pynet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     add_stack_options(common)
+
+    demo.add_parser(sub)
 
     p = sub.add_parser("netns", help="make or remove a kernel peer in a namespace (root)")
     nsub = p.add_subparsers(dest="action", required=True)

@@ -17,7 +17,7 @@ from pynet.stack import Stack
 sys.path.insert(0, str(Path(__file__).parent.parent / "tcp"))
 from test_tcp_stack import transfer  # noqa: E402  (the tcp room's two-stack transfer loop)
 
-COMMANDS = ["netns", "ping", "trace", "ss", "neigh", "route", "nstat", "plot"]
+COMMANDS = ["demo", "netns", "ping", "trace", "ss", "neigh", "route", "nstat", "plot"]
 
 
 def test_help_lists_every_command(tmp_path):
