@@ -36,7 +36,7 @@ def cmd_netns(args):
 
 
 def build_parser():
-    from pynet.cli import control, demo, ping, plot, trace
+    from pynet.cli import control, demo, http, ping, plot, trace
     from pynet.cli.topology import DEFAULT_CIDR, add_stack_options
     parser = argparse.ArgumentParser(prog="pynet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +45,7 @@ def build_parser():
     add_stack_options(common)
 
     demo.add_parser(sub)
+    http.add_parsers(sub, common)
 
     p = sub.add_parser("netns", help="make or remove a kernel peer in a namespace (root)")
     nsub = p.add_subparsers(dest="action", required=True)

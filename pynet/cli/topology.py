@@ -216,3 +216,8 @@ def open_host(args):
     finally:
         stack.remove_device(dev)
         dev.stop()
+
+
+def privileged():
+    """Whether this process can make namespaces and TAPs (root with /dev/net/tun)."""
+    return os.geteuid() == 0 and os.path.exists("/dev/net/tun")
