@@ -8,13 +8,11 @@ may leave now: congestion window, the peer's window, Nagle and the skb size.
 With TSO an skb holds up to 64 KB and is sent whole as one GSO super-segment,
 so Python's per-packet work is per super-segment, not per MSS.
 """
-import errno
-
 from pynet.skbuff import SKB, SKB_GSO_TCPV4
 from pynet.wire.tcp import TcpRepr
 from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import (
-    MAX_TCP_HEADER, SEND_SHUTDOWN, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
+    MAX_TCP_HEADER, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
     TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
     TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
     seq_add,
@@ -425,10 +423,6 @@ def tcp_write_xmit(sk, mss, nonagle, push_one=False):
     if sk.packets_in_flight() * 2 > sk.snd_cwnd and sk.snd_cwnd < sk.snd_ssthresh:
         sk.is_cwnd_limited = True
     return not sk.packets_out and bool(wq)
-
-
-def tcp_data_snd_check(sk):
-    tcp_push_pending_frames(sk)
 
 
 def tcp_send_fin(sk):

@@ -1,7 +1,7 @@
 """Opening and refusing connections, segment by segment (RFC 9293 §3.5)."""
 import errno
 
-from tcpkit import A_IP, B_IP, Host, Seg, client, link
+from tcpkit import A_IP, B_IP, Host, Seg, link
 from pynet.tcp.tcp import TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect
 from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg
