@@ -18,6 +18,8 @@ from pynet.wire.ipv4 import ip_aton
 
 pytestmark = pytest.mark.priv
 NBYTES = 8 << 20
+TCPI_OPT_TIMESTAMPS = 1
+TCPI_OPT_WSCALE = 4
 
 
 def pynet_on(peer):
@@ -93,6 +95,7 @@ def test_pynet_client_sends_to_kernel_server(offload):
                     st["sent"] += tcp_sendmsg(c, data[st["sent"]:st["sent"] + (1 << 20)], now)
                     if not st["ss"] and st["sent"] > NBYTES // 2:
                         st["ss"] = kernel_ss(peer)
+                        st["info"] = st["conn"].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
                     if st["sent"] == NBYTES:
                         tcp_close(c, now)
                 return st["sink"] is not None and st["sink"].drain()
@@ -101,8 +104,12 @@ def test_pynet_client_sends_to_kernel_server(offload):
             st["conn"].close()
         assert st["sink"].n == NBYTES
         assert st["sink"].sha.hexdigest() == hashlib.sha256(data).hexdigest()
-        # the kernel agreed to window scaling and timestamps, and its MSS fits the path
-        assert "wscale:" in st["ss"] and " ts " in st["ss"] and "mss:1448" in st["ss"]
+        # the kernel agreed to timestamps and window scaling (its tcp_info: tcpi_options,
+        # tcpi_snd_wscale = our shift 7), and its MSS is the path's less the TS option
+        options, wscales = st["info"][5], st["info"][6]
+        assert options & TCPI_OPT_TIMESTAMPS and options & TCPI_OPT_WSCALE
+        assert wscales & 0x0F == 7
+        assert "wscale:7," in st["ss"] and "mss:1448" in st["ss"]
 
 
 @pytest.mark.parametrize("offload", [False, True], ids=["no-tso", "tso"])
