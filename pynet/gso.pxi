@@ -20,10 +20,7 @@ cdef list _split(const sk_buff *skb, seg_plan *plan, bint gso, SKB owner):
         raise MemoryError()
     try:
         for i in range(n):
-            seg = SKB.__new__(SKB)
-            skb_release(&seg.skb)
-            if skb_init(&seg.skb, seg_plan_size(plan, i)) != SKB_OK:
-                raise MemoryError()
+            seg = alloc_skb(seg_plan_size(plan, i))
             seg.sk = owner.sk
             seg.dev = owner.dev
             seg.dst = owner.dst

@@ -86,9 +86,11 @@ class IcmpState:
             if len(self.peers) >= self.max_peers:
                 self.peers.pop(next(iter(self.peers)))       # oldest peer forgotten
             peer = self.peers[daddr] = [XRLIM_BURST_FACTOR * self.ratelimit, now]
-        tokens = min(peer[0] + now - peer[1], XRLIM_BURST_FACTOR * self.ratelimit)
-        peer[1] = now
-        if tokens >= self.ratelimit:
+        tokens = peer[0]
+        if now > peer[1]:
+            tokens = min(tokens + (now - peer[1]), XRLIM_BURST_FACTOR * self.ratelimit)
+            peer[1] = now
+        if tokens >= self.ratelimit - 1e-9:      # float seconds stand in for jiffies
             peer[0] = tokens - self.ratelimit
             return True
         peer[0] = tokens

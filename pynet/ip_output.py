@@ -135,6 +135,7 @@ def ip_local_out(net, sk, skb):
     iph.tot_len = min(len(skb), 0xFFFF)
     iph.check = 0
     iph.check = ip_fast_csum(skb.data[:IPV4_HLEN])
+    del iph                    # no view of the skb may outlive this step (the driver checks)
     skb.protocol = ETH_P_IP
     net.mib.ip.inc("OutRequests")
     return dst_output(net, sk, skb)

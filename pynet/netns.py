@@ -97,6 +97,15 @@ def _read_net_dev():
     return out
 
 
+# Names of the namespaces this process made and has not removed yet: what a
+# test suite checks to prove nothing outlived a test.
+_live = set()
+
+
+def live_namespaces():
+    return frozenset(_live)
+
+
 class NetNamespace:
     """A named network namespace (pyn + random suffix), removed on exit with
     everything in it. IPv6 is off inside so that the kernel sends nothing on
@@ -109,10 +118,12 @@ class NetNamespace:
 
     def __enter__(self):
         _netns.create(self.name)
+        _live.add(self.name)
         try:
             self.run_in(self._prepare)
         except BaseException:
             _netns.remove(self.name)
+            _live.discard(self.name)
             raise
         return self
 
@@ -138,6 +149,7 @@ class NetNamespace:
             _netns.remove(self.name)
         except FileNotFoundError:
             pass
+        _live.discard(self.name)
         if errors:
             raise errors[0]
 

@@ -22,6 +22,28 @@ from collections import deque as _deque
 from pynet._cdefs.skb cimport *
 
 
+# Set only while _skb_uninit() runs (the GIL is held throughout): tells
+# __cinit__ to leave the struct zeroed instead of allocating a buffer that
+# the caller would free again at once.
+cdef bint _alloc_uninit = False
+
+
+cdef SKB _skb_uninit():
+    global _alloc_uninit
+    _alloc_uninit = True
+    try:
+        return SKB.__new__(SKB)
+    finally:
+        _alloc_uninit = False
+
+
+cdef SKB alloc_skb(uint32_t size):
+    """A new empty skb of `size` bytes, for C-level callers (one malloc)."""
+    cdef SKB n = _skb_uninit()
+    _skb_check(skb_init(&n.skb, size), "alloc_skb", &n.skb, size)
+    return n
+
+
 class SKBError(ValueError):
     """A pointer operation on an SKB went past its buffer (Linux would BUG())."""
 
@@ -60,8 +82,10 @@ cdef class SKB:
     # struct sk_buff skb and the attributes are declared in _core.pxd
 
     def __cinit__(self, Py_ssize_t size=0, *args, **kwargs):
-        _skb_check(skb_init(&self.skb, _u32(size, "alloc_skb")), "alloc_skb", &self.skb, size)
         self.exports = 0
+        if _alloc_uninit:
+            return      # alloc_skb()/clone() fill self.skb themselves
+        _skb_check(skb_init(&self.skb, _u32(size, "alloc_skb")), "alloc_skb", &self.skb, size)
 
     def __init__(self, Py_ssize_t size=0):
         pass
@@ -164,8 +188,7 @@ cdef class SKB:
     # -- sharing --------------------------------------------------------------
     def clone(self):
         """A new skb sharing this buffer, with its own pointers and metadata."""
-        cdef SKB n = SKB.__new__(SKB)
-        skb_release(&n.skb)
+        cdef SKB n = _skb_uninit()
         _skb_check(skb_clone_into(&n.skb, &self.skb), "skb_clone", &self.skb, 0)
         n.sk = self.sk
         n.dev = self.dev
@@ -179,8 +202,7 @@ cdef class SKB:
         headroom defaults to this skb's headroom; header offsets move with the data.
         """
         cdef uint32_t hr = self.skb.data if headroom is None else _u32(headroom, "skb_copy")
-        cdef SKB n = SKB.__new__(SKB)
-        skb_release(&n.skb)
+        cdef SKB n = _skb_uninit()
         _skb_check(skb_copy_into(&n.skb, &self.skb, hr, _u32(tailroom, "skb_copy")),
                    "skb_copy", &self.skb, hr + tailroom)
         n.sk = self.sk

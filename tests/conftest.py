@@ -35,17 +35,19 @@ def pytest_runtest_setup(item):
     pytest.skip(f"needs privilege: {problem}")
 
 
-def _pynet_netns():
-    try:
-        return {n for n in os.listdir("/var/run/netns") if n.startswith("pyn")}
-    except FileNotFoundError:
-        return set()
+def _our_netns():
+    """Namespaces this test process made through pynet.netns and has not removed.
+
+    Only our own: other processes (a second test run) may hold pyn* ones.
+    """
+    from pynet import netns
+    return set(netns.live_namespaces())
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_netns():
-    """Every namespace a test makes (named pyn*) is gone when it ends, pass or fail."""
-    before = _pynet_netns()
+    """Every namespace a test makes is gone when it ends, pass or fail."""
+    before = _our_netns()
     yield
-    leaked = _pynet_netns() - before
+    leaked = _our_netns() - before
     assert not leaked, f"test left network namespaces behind: {sorted(leaked)}"
