@@ -162,13 +162,15 @@ int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass)
 
 #define PKT_TX_CHUNK 64
 
-int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status)
+int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status,
+                 uint64_t *sent_bytes)
 {
     struct mmsghdr msgs[PKT_TX_CHUNK];
     struct iovec iov[PKT_TX_CHUNK][2];
     struct virtio_net_hdr vh[PKT_TX_CHUNK];
     int done = 0;
 
+    *sent_bytes = 0;
     while (done < n) {
         int m = 0, idx[PKT_TX_CHUNK], r, k;
         /* Build a chunk; a frame the header cannot describe is refused here. */
@@ -208,7 +210,7 @@ int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *
             continue;
         }
         for (k = 0; k < r; k++)
-            status[idx[k]] = 0;
+            *sent_bytes += skb_len(skbs[idx[k]]);
         done = idx[r - 1] + 1;
     }
     return done;

@@ -32,8 +32,10 @@ void pkt_rx_close(struct pkt_ring *r);
 int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint64_t tstamp_ns, int *bad);
 
 int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass);
-/* Send up to n frames with sendmmsg, status[i] 0 or -errno (dropped).
- * Stops at EAGAIN/ENOBUFS; returns how many skbs were consumed. */
-int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status);
+/* Send up to n frames with sendmmsg, status[i] 0 or -errno (dropped);
+ * *sent_bytes adds up the frames sent. Stops at EAGAIN/ENOBUFS; returns how
+ * many skbs were consumed. */
+int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status,
+                 uint64_t *sent_bytes);
 
 #endif

@@ -99,12 +99,14 @@ int tap_read_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr,
     return i;
 }
 
-int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status)
+int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status,
+                    uint64_t *sent_bytes)
 {
     struct virtio_net_hdr h;
     struct iovec iov[2];
     int i;
 
+    *sent_bytes = 0;
     for (i = 0; i < n; i++) {
         const struct sk_buff *skb = skbs[i];
         ssize_t r;
@@ -122,6 +124,8 @@ int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, in
         if (r < 0 && errno == EAGAIN)
             return i;
         status[i] = r < 0 ? -errno : 0;
+        if (r >= 0)
+            *sent_bytes += skb_len(skb);
     }
     return i;
 }

@@ -25,9 +25,11 @@ int tap_read_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr,
                    uint64_t tstamp_ns, int *bad);
 
 /* Write up to n frames. status[i] is 0 (sent) or -errno (dropped: the
- * kernel refused it). Stops at EAGAIN; returns the number of skbs consumed
- * (sent or dropped), the rest are for a later call. */
-int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status);
+ * kernel refused it); *sent_bytes adds up the frames sent. Stops at EAGAIN;
+ * returns the number of skbs consumed (sent or dropped), the rest are for a
+ * later call. */
+int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *status,
+                    uint64_t *sent_bytes);
 
 /* Bench-only baseline: write the same frame count times with a plain write()
  * loop (busy-retry on EAGAIN). Returns frames written or -errno. */

@@ -1,6 +1,6 @@
 # Type stubs for pynet._core, the compiled core. One section per room; the
 # public modules (pynet.skbuff, pynet.checksum, pynet.gso, ...) re-export these.
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from typing_extensions import Buffer
 
@@ -143,3 +143,36 @@ def udp_hdr_push(skb: SKB, source: int, dest: int, saddr: int, daddr: int,
                  partial: bool = False) -> int: ...
 def ipv4_hdr_push(skb: SKB, saddr: int, daddr: int, protocol: int, id: int, ttl: int = 64,
                   tos: int = 0, df: bool = True) -> int: ...
+
+# -- device I/O (csrc/tap.c, csrc/packet.c; used by pynet.dev.tap / pynet.dev.packet) -----
+# Batches of skbs cross into C with the GIL released; receive buffers must be empty,
+# private skbs with room for a whole frame. OSError carries the kernel's errno.
+TUN_F_CSUM: int
+TUN_F_TSO4: int
+TUN_F_TSO6: int
+TUN_F_TSO_ECN: int
+TUN_F_USO4: int
+TUN_F_USO6: int
+
+def tap_open_fd(name: str, vnet_hdr: bool) -> tuple[int, str]: ...
+def tap_set_persist_fd(fd: int, persist: bool) -> None: ...
+def tap_set_offload_fd(fd: int, tun_flags: int) -> None: ...
+def tap_read_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool, tstamp_ns: int = 0) -> tuple[int, int]:
+    """(skbs filled, malformed frames dropped)"""
+def tap_write_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool) -> tuple[int, list[tuple[int, int]], int]:
+    """(skbs consumed, [(index, errno) refused], bytes sent)"""
+def tap_write_skb(fd: int, skb: SKB, vnet_hdr: bool) -> int:
+    """0, or the errno (EAGAIN: busy)"""
+def tap_bench_write(fd: int, frame: Buffer, count: int) -> int: ...
+
+class PacketRing:
+    vnet_hdr: bool
+    def __init__(self, ifindex: int, block_size: int = 262144, block_nr: int = 16,
+                 retire_ms: int = 1, vnet_hdr: bool = False) -> None: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...
+    def read(self, skbs: Sequence[SKB], tstamp_ns: int = 0) -> tuple[int, int]: ...
+
+def packet_tx_open(ifindex: int, vnet_hdr: bool, qdisc_bypass: bool) -> int: ...
+def packet_send_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool) -> tuple[int, list[tuple[int, int]], int]: ...
+def packet_send_skb(fd: int, skb: SKB, vnet_hdr: bool) -> int: ...

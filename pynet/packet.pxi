@@ -2,7 +2,8 @@
 #
 # The TPACKET_V3 ring and sendmmsg batches live in csrc/packet.c; this file
 # owns the ring's lifetime and moves lists of skbs across with the GIL
-# released. Helpers _skb_array and _oserror come from tap.pxi.
+# released. Helpers _skb_pin/_skb_unpin, _check_empty and _oserror come
+# from tap.pxi.
 
 from pynet._cdefs.packet cimport *
 
@@ -33,21 +34,20 @@ cdef class PacketRing:
             raise ValueError("ring is closed")
         return self.ring.fd
 
-    def read(self, list skbs, uint64_t tstamp_ns=0):
+    def read(self, skbs, uint64_t tstamp_ns=0):
         """Copy frames from the ring into the empty skbs: (filled, dropped)."""
-        cdef Py_ssize_t n = len(skbs)
+        cdef tuple t = tuple(skbs)
+        cdef int n = <int>len(t)
         cdef sk_buff **arr
         cdef int bad = 0, got
         if self.ring.fd < 0:
             raise ValueError("ring is closed")
-        arr = _skb_array(skbs, n)
-        for i in range(n):
-            if skb_shared_buffer(arr[i]) or skb_len(arr[i]) != 0:
-                free(arr)
-                raise SKBError("ring read needs empty, private skbs")
+        _check_empty(t)
+        arr = _skb_pin(t)
+        # One reader at a time: the ring's position is not shared between threads.
         with nogil:
-            got = pkt_rx_batch(&self.ring, arr, <int>n, tstamp_ns, &bad)
-        free(arr)
+            got = pkt_rx_batch(&self.ring, arr, n, tstamp_ns, &bad)
+        _skb_unpin(t, arr)
         return got, bad
 
 
@@ -56,18 +56,37 @@ def packet_tx_open(int ifindex, bint vnet_hdr, bint qdisc_bypass):
     return _oserror(pkt_tx_open(ifindex, vnet_hdr, qdisc_bypass))
 
 
-def packet_send_skbs(int fd, list skbs, bint vnet_hdr):
-    """sendmmsg the skbs in batches: (consumed, [(index, errno) refused])."""
-    cdef Py_ssize_t n = len(skbs)
-    cdef sk_buff **arr = _skb_array(skbs, n)
+def packet_send_skbs(int fd, skbs, bint vnet_hdr):
+    """sendmmsg the skbs in batches: (consumed, [(index, errno) refused], bytes sent)."""
+    cdef tuple t = tuple(skbs)
+    cdef int n = <int>len(t)
     cdef int *status = <int *>malloc(max(n, 1) * sizeof(int))
     cdef int done
+    cdef uint64_t nbytes = 0
     if status == NULL:
-        free(arr)
         raise MemoryError()
+    cdef sk_buff **arr
+    try:
+        arr = _skb_pin(t)
+    except BaseException:
+        free(status)
+        raise
     with nogil:
-        done = pkt_tx_batch(fd, arr, <int>n, vnet_hdr, status)
+        done = pkt_tx_batch(fd, arr, n, vnet_hdr, status, &nbytes)
+    _skb_unpin(t, arr)
     errors = [(i, -status[i]) for i in range(done) if status[i] != 0]
-    free(arr)
     free(status)
-    return done, errors
+    return done, errors, nbytes
+
+
+def packet_send_skb(int fd, SKB skb not None, bint vnet_hdr):
+    """Send one frame: 0, or the errno (EAGAIN/ENOBUFS: try later; others: refused)."""
+    cdef sk_buff *arr[1]
+    cdef int status = 0, done
+    cdef uint64_t nbytes
+    arr[0] = &skb.skb
+    skb.exports += 1
+    with nogil:
+        done = pkt_tx_batch(fd, arr, 1, vnet_hdr, &status, &nbytes)
+    skb.exports -= 1
+    return -status if done else errno.EAGAIN

@@ -1,11 +1,13 @@
 # tap.pxi - TAP device I/O for pynet.dev.tap (included by _core.pyx).
 #
-# Python sees whole batches: a list of skbs in, a count out. The frames move
-# in csrc/tap.c with the GIL released; this file only pins the skbs and turns
-# -errno into OSError.
+# Python sees whole batches: a sequence of skbs in, a count out. The frames
+# move in csrc/tap.c with the GIL released; this file pins the skbs (no
+# reallocation meanwhile, as pynet/checksum.pxi does) and turns -errno into
+# OSError.
 
 from libc.stdlib cimport malloc, free
 from pynet._cdefs.tap cimport *
+import errno
 import os as _os
 
 
@@ -15,20 +17,40 @@ cdef inline int _oserror(int rc) except -1:
     return rc
 
 
-cdef sk_buff **_skb_array(list skbs, Py_ssize_t n) except NULL:
-    """Pointers to the skbs' structs; the list keeps the SKB objects alive."""
+cdef sk_buff **_skb_pin(tuple skbs) except NULL:
+    """Pointers to the skbs' structs, each pinned (exports + 1: no reallocation)
+    while C works on them without the GIL; the tuple keeps the SKBs alive."""
+    cdef Py_ssize_t i, n = len(skbs)
     cdef sk_buff **arr = <sk_buff **>malloc(max(n, 1) * sizeof(sk_buff *))
-    cdef Py_ssize_t i
     cdef SKB s
     if arr == NULL:
         raise MemoryError()
     for i in range(n):
-        s = <SKB?>skbs[i]
-        if s.exports:
+        if not isinstance(skbs[i], SKB):
             free(arr)
-            raise BufferError("an skb handed to the device still has exported views")
+            raise TypeError(f"expected SKB, got {type(skbs[i]).__name__}")
+    for i in range(n):
+        s = <SKB>skbs[i]
+        s.exports += 1
         arr[i] = &s.skb
     return arr
+
+
+cdef void _skb_unpin(tuple skbs, sk_buff **arr):
+    cdef Py_ssize_t i
+    for i in range(len(skbs)):
+        (<SKB>skbs[i]).exports -= 1
+    free(arr)
+
+
+cdef int _check_empty(tuple skbs) except -1:
+    """Receive buffers must be empty and private (the device writes into them)."""
+    cdef SKB s
+    for x in skbs:
+        s = <SKB?>x
+        if s.exports or skb_shared_buffer(&s.skb) or skb_len(&s.skb) != 0:
+            raise SKBError("a receive buffer must be an empty, private skb with no views")
+    return 0
 
 
 def tap_open_fd(str name, bint vnet_hdr):
@@ -49,45 +71,48 @@ def tap_set_offload_fd(int fd, unsigned int tun_flags):
     _oserror(tap_set_offload(fd, tun_flags))
 
 
-def tap_read_skbs(int fd, list skbs, bint vnet_hdr, uint64_t tstamp_ns=0):
+def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0):
     """Read frames into the empty skbs until EAGAIN: (filled, malformed).
 
     The first `filled` skbs hold one frame each, data at the Ethernet header.
     """
-    cdef Py_ssize_t n = len(skbs)
-    cdef sk_buff **arr = _skb_array(skbs, n)
+    cdef tuple t = tuple(skbs)
+    _check_empty(t)
+    cdef sk_buff **arr = _skb_pin(t)
     cdef int bad = 0, got
-    cdef Py_ssize_t i
-    for i in range(n):
-        if skb_shared_buffer(arr[i]) or skb_len(arr[i]) != 0:
-            free(arr)
-            raise SKBError("tap read needs empty, private skbs")
+    cdef int n = <int>len(t)
     with nogil:
-        got = tap_read_batch(fd, arr, <int>n, vnet_hdr, tstamp_ns, &bad)
-    free(arr)
+        got = tap_read_batch(fd, arr, n, vnet_hdr, tstamp_ns, &bad)
+    _skb_unpin(t, arr)
     _oserror(got)
     return got, bad
 
 
-def tap_write_skbs(int fd, list skbs, bint vnet_hdr):
+def tap_write_skbs(int fd, skbs, bint vnet_hdr):
     """Write the skbs in order until the kernel would block.
 
-    Returns (consumed, errors): skbs[:consumed] were handled, `errors` lists
-    (index, errno) of those the kernel refused.
+    Returns (consumed, errors, bytes): skbs[:consumed] were handled, `errors`
+    lists (index, errno) of those the kernel refused, `bytes` sums the sent ones.
     """
-    cdef Py_ssize_t n = len(skbs)
-    cdef sk_buff **arr = _skb_array(skbs, n)
+    cdef tuple t = tuple(skbs)
+    cdef int n = <int>len(t)
     cdef int *status = <int *>malloc(max(n, 1) * sizeof(int))
     cdef int done
+    cdef uint64_t nbytes = 0
     if status == NULL:
-        free(arr)
         raise MemoryError()
+    cdef sk_buff **arr
+    try:
+        arr = _skb_pin(t)
+    except BaseException:
+        free(status)
+        raise
     with nogil:
-        done = tap_write_batch(fd, arr, <int>n, vnet_hdr, status)
+        done = tap_write_batch(fd, arr, n, vnet_hdr, status, &nbytes)
+    _skb_unpin(t, arr)
     errors = [(i, -status[i]) for i in range(done) if status[i] != 0]
-    free(arr)
     free(status)
-    return done, errors
+    return done, errors, nbytes
 
 
 def tap_bench_write(int fd, frame, long count):
@@ -104,3 +129,16 @@ globals().update(
     TUN_F_CSUM=TUN_F_CSUM, TUN_F_TSO4=TUN_F_TSO4, TUN_F_TSO6=TUN_F_TSO6,
     TUN_F_TSO_ECN=TUN_F_TSO_ECN, TUN_F_USO4=TUN_F_USO4, TUN_F_USO6=TUN_F_USO6,
 )
+
+
+def tap_write_skb(int fd, SKB skb not None, bint vnet_hdr):
+    """Write one frame: 0, or the errno (EAGAIN: try later; others: refused)."""
+    cdef sk_buff *arr[1]
+    cdef int status = 0, done
+    cdef uint64_t nbytes
+    arr[0] = &skb.skb
+    skb.exports += 1
+    with nogil:
+        done = tap_write_batch(fd, arr, 1, vnet_hdr, &status, &nbytes)
+    skb.exports -= 1
+    return -status if done else errno.EAGAIN

@@ -10,4 +10,4 @@ cdef extern from "packet.h" nogil:
     void pkt_rx_close(pkt_ring *r)
     int pkt_rx_batch(pkt_ring *r, sk_buff **skbs, int n, uint64_t tstamp_ns, int *bad)
     int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass)
-    int pkt_tx_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status)
+    int pkt_tx_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status, uint64_t *sent_bytes)

@@ -9,7 +9,7 @@ cdef extern from "tap.h" nogil:
     int tap_set_persist(int fd, int persist)
     int tap_set_offload(int fd, unsigned int tun_flags)
     int tap_read_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, uint64_t tstamp_ns, int *bad)
-    int tap_write_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status)
+    int tap_write_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status, uint64_t *sent_bytes)
     long tap_bench_write_loop(int fd, const unsigned char *frame, uint32_t length, long count)
 
 cdef extern from "<linux/if_tun.h>":

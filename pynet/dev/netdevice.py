@@ -251,19 +251,25 @@ def dev_queue_xmit(skb):
         return NET_XMIT_DROP
     if skb.mac_header < 0:
         skb.reset_mac_header()
-    try:
-        segs = validate_xmit_skb(skb, dev)
-    except ValueError:
-        dev.stats.tx_dropped += 1
-        return NET_XMIT_DROP
+    if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
+        try:
+            segs = validate_xmit_skb(skb, dev)
+        except ValueError:
+            dev.stats.tx_dropped += 1
+            return NET_XMIT_DROP
+        if len(segs) == 1:
+            skb = segs[0]
+    else:
+        segs = None
     q = dev.qdisc
     # An idle queue is bypassed, as a qdisc with TCQ_F_CAN_BYPASS is.
-    if not q and not dev.queue_stopped and len(segs) == 1:
-        if dev.ndo_start_xmit(segs[0]) == NETDEV_TX_OK:
+    if segs is None or len(segs) == 1:
+        if not q and not dev.queue_stopped:
+            if dev.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
+                q.enqueue_head(skb)
+                dev.queue_stopped = True
             return NET_XMIT_SUCCESS
-        q.enqueue_head(segs[0])
-        dev.queue_stopped = True
-        return NET_XMIT_SUCCESS
+        segs = (skb,)
     rc = NET_XMIT_SUCCESS
     for seg in segs:
         if not q.enqueue(seg):

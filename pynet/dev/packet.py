@@ -14,6 +14,7 @@ partial checksum arrive as CHECKSUM_UNNECESSARY.
 The interface must not carry pynet's own address on the kernel's side, or
 the kernel answers pynet's traffic itself (with RSTs).
 """
+import errno
 import os
 import socket
 
@@ -21,6 +22,8 @@ from pynet import _core
 from pynet.dev.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, NetDevice
 from pynet.dev.tap import GSO_MAX_FRAME, TAP_OFFLOAD_FEATURES, random_hwaddr
 from pynet.skbuff import SKB
+
+_RETRY = (errno.EAGAIN, errno.ENOBUFS)    # the device queue is full: later
 
 
 class PacketDevice(NetDevice):
@@ -61,16 +64,23 @@ class PacketDevice(NetDevice):
         return self.ring.fileno()
 
     def ndo_start_xmit(self, skb):
-        return NETDEV_TX_OK if self.ndo_xmit_batch([skb]) else NETDEV_TX_BUSY
+        err = _core.packet_send_skb(self.tx_fd, skb, self.vnet_hdr)
+        st = self.stats
+        if not err:
+            st.tx_packets += 1
+            st.tx_bytes += len(skb)
+        elif err in _RETRY:
+            return NETDEV_TX_BUSY
+        else:                          # refused by the kernel: counted, not retried
+            st.tx_errors += 1
+        return NETDEV_TX_OK
 
     def ndo_xmit_batch(self, skbs):
-        done, errors = _core.packet_send_skbs(self.tx_fd, skbs, self.vnet_hdr)
+        done, errors, nbytes = _core.packet_send_skbs(self.tx_fd, skbs, self.vnet_hdr)
         st = self.stats
         st.tx_packets += done - len(errors)
-        st.tx_bytes += sum(map(len, skbs[:done]))
-        for i, _errno in errors:      # refused by the kernel: counted, not retried
-            st.tx_errors += 1
-            st.tx_bytes -= len(skbs[i])
+        st.tx_bytes += nbytes
+        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
         return done
 
     def ndo_poll(self, budget, now):

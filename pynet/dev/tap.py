@@ -11,6 +11,7 @@ checksums (mapped to skb.gso_* and CHECKSUM_PARTIAL, or CHECKSUM_UNNECESSARY
 for DATA_VALID). Without it the device carries plain MTU-sized frames and
 the stack finishes checksums and segments itself.
 """
+import errno
 import os
 
 from pynet import _core
@@ -25,6 +26,7 @@ TAP_OFFLOAD_FEATURES = (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_
 TUN_OFFLOADS = (_core.TUN_F_CSUM | _core.TUN_F_TSO4 | _core.TUN_F_TSO6 | _core.TUN_F_TSO_ECN
                 | _core.TUN_F_USO4 | _core.TUN_F_USO6)
 GSO_MAX_FRAME = 65536 + ETH_HLEN + 4    # a 64 KB IP packet behind a VLAN-tagged header
+_RETRY = (errno.EAGAIN,)
 
 
 def random_hwaddr():
@@ -90,16 +92,23 @@ class TapDevice(NetDevice):
         return self.fd
 
     def ndo_start_xmit(self, skb):
-        return NETDEV_TX_OK if self.ndo_xmit_batch([skb]) else NETDEV_TX_BUSY
+        err = _core.tap_write_skb(self.fd, skb, self.offload)
+        st = self.stats
+        if not err:
+            st.tx_packets += 1
+            st.tx_bytes += len(skb)
+        elif err in _RETRY:
+            return NETDEV_TX_BUSY
+        else:                          # refused by the kernel: counted, not retried
+            st.tx_errors += 1
+        return NETDEV_TX_OK
 
     def ndo_xmit_batch(self, skbs):
-        done, errors = _core.tap_write_skbs(self.fd, skbs, self.offload)
+        done, errors, nbytes = _core.tap_write_skbs(self.fd, skbs, self.offload)
         st = self.stats
         st.tx_packets += done - len(errors)
-        st.tx_bytes += sum(map(len, skbs[:done]))
-        for i, _errno in errors:      # refused by the kernel: counted, not retried
-            st.tx_errors += 1
-            st.tx_bytes -= len(skbs[i])
+        st.tx_bytes += nbytes
+        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
         return done
 
     def ndo_poll(self, budget, now):
