@@ -123,8 +123,9 @@ def tcp_hdr_push(SKB skb not None, uint16_t source, uint16_t dest, uint32_t seq,
     bytes, b"" for a request; fastopen_exp for kind 254). Sets
     transport_header. partial=True leaves the checksum to the device
     (CHECKSUM_PARTIAL, csum_start/csum_offset set, pseudo-header sum in the
-    field); otherwise the full checksum is written. saddr/daddr are the
-    IPv4 addresses of the pseudo-header, host order.
+    field); otherwise the full checksum is written. A GSO skb wants
+    partial=True: segmentation finishes each segment's checksum. saddr/daddr
+    are the IPv4 addresses of the pseudo-header, host order.
     """
     cdef chdr.tcp_out_options o
     cdef Py_ssize_t i, n

@@ -18,7 +18,7 @@ from pynet import skbtrace
 from pynet.checksum import csum_fold, csum_partial
 from pynet.ip_output import ip_alloc_skb, ip_build_and_send_pkt
 from pynet.route import RTN_BROADCAST
-from pynet.skbuff import CHECKSUM_UNNECESSARY
+from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from pynet.sock import Sock
 from pynet.wire import WireError
 from pynet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED,
@@ -175,7 +175,8 @@ def icmp_rcv(net, skb):
     if len(skb) < ICMP_HLEN:
         mib.inc("InErrors")
         return
-    if skb.ip_summed != CHECKSUM_UNNECESSARY and csum_fold(csum_partial(skb.data)) != 0:
+    if (skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL)
+            and csum_fold(csum_partial(skb.data)) != 0):
         mib.inc("InCsumErrors")
         mib.inc("InErrors")
         return

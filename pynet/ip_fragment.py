@@ -148,6 +148,12 @@ def ip_defrag(net, skb):
     if (i > 0 and q.frags[i - 1][1] > offset) or (i < len(q.frags) and q.frags[i][0] < end):
         mib.inc("ReasmOverlaps")
         return _discard(frags, q, mib)
+    if skb.tailroom > len(skb) + 256:
+        # A small fragment in a large receive buffer (a 64 KB GSO-sized read):
+        # keep a right-sized copy, so memory limits count what is really held.
+        dev, dst = skb.dev, skb.dst
+        skb = skb.copy()
+        skb.dev, skb.dst = dev, dst
     if q.mem + skb.truesize > frags.max_queue_mem:
         return _discard(frags, q, mib)
     q.frags.insert(i, (offset, end, skb))

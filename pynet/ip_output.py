@@ -19,12 +19,11 @@ drop from success without exceptions on its transmit path.
 import errno
 
 from pynet import skbtrace
-from pynet.checksum import ip_fast_csum
 from pynet.neighbour import neigh_output
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
 from pynet.sock import IP_PMTUDISC_DONT, __sk_dst_check, sk_setup_caps
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_IP
-from pynet.wire.ipv4 import IP_DF, IPV4_HLEN, Ipv4Packet, Ipv4Repr
+from pynet.wire.ipv4 import IP_DF, Ipv4Packet, ipv4_hdr_push
 
 IPDEFTTL = 64            # net.ipv4.ip_default_ttl
 MAX_HEADER = 128         # link headroom pynet reserves in skbs it allocates (LL_MAX_HEADER)
@@ -77,12 +76,9 @@ def ip_alloc_skb(net, dev, size):
 
 
 def _ip_push_header(net, skb, sk, saddr, daddr, protocol, tos, ttl, df):
-    segs = max(skb.gso_segs, 1)
-    iph = skb.push(IPV4_HLEN)
-    Ipv4Repr(saddr, daddr, protocol, len(skb) - IPV4_HLEN, ttl, tos,
-             ip_select_ident(net, sk, daddr, saddr, protocol, df, segs), df
-             ).emit(iph, checksum=False)
-    skb.reset_network_header()
+    """The IPv4 header, complete with tot_len and checksum, by the C builder (csrc/hdr.c)."""
+    ident = ip_select_ident(net, sk, daddr, saddr, protocol, df, max(skb.gso_segs, 1))
+    ipv4_hdr_push(skb, saddr, daddr, protocol, ident, ttl, tos, df)
 
 
 def _ttl(net, sk):
@@ -128,15 +124,13 @@ def ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, protocol, df=False, to
 
 
 def ip_local_out(net, sk, skb):
-    """__ip_local_out: final tot_len and header checksum, then dst_output."""
+    """__ip_local_out: count the datagram and send it on its route.
+
+    Linux fills tot_len and the header checksum here; pynet's C builder
+    (ipv4_hdr_push) already wrote both when it pushed the header.
+    """
     if skbtrace.hook is not None:
         skbtrace.hook("ip_local_out", skb)
-    iph = Ipv4Packet.unchecked(skb.data)
-    iph.tot_len = min(len(skb), 0xFFFF)
-    iph.check = 0
-    iph.check = ip_fast_csum(skb.data[:IPV4_HLEN])
-    del iph                    # no view of the skb may outlive this step (the driver checks)
-    skb.protocol = ETH_P_IP
     net.mib.ip.inc("OutRequests")
     return dst_output(net, sk, skb)
 

@@ -15,9 +15,9 @@ from pynet.sock import (IP_PMTUDISC_DO, IP_PMTUDISC_DONT, TCP_CLOSE, TCP_ESTABLI
                         __sk_dst_check, sk_dst_reset, sk_setup_caps)
 from pynet.dev.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 from pynet.route import RTN_BROADCAST, RTN_UNICAST
-from pynet.skbuff import CHECKSUM_UNNECESSARY
+from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from pynet.wire.ipv4 import IPPROTO_UDP, IPV4_HLEN, Ipv4Packet, ip_aton, ip_ntoa
-from pynet.wire.udp import UDP_HLEN, UdpPacket, UdpRepr
+from pynet.wire.udp import UDP_HLEN, UdpPacket, udp_hdr_push
 
 UDP_MAX_PAYLOAD = 0xFFFF - IPV4_HLEN - UDP_HLEN        # 65,507
 IP_LOCAL_PORT_RANGE = (32768, 60999)                  # net.ipv4.ip_local_port_range
@@ -300,14 +300,9 @@ def udp_sendmsg(sk, data, daddr, dport):
     df = sk.pmtudisc != IP_PMTUDISC_DONT and (fits or sk.pmtudisc == IP_PMTUDISC_DO)
     skb = ip_alloc_skb(net, rt.dev, UDP_HLEN + n)
     skb.put_data(data)
-    hdr = skb.push(UDP_HLEN)
-    if fits and rt.dev.features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
-        UdpRepr(sk.sport, dport, n).emit(hdr, saddr, daddr, partial=True)
-        del hdr
-        skb.set_partial(skb.data_offset, 6)
-    else:
-        UdpRepr(sk.sport, dport, n).emit(hdr, saddr, daddr, payload=data)
-        del hdr
+    # The device finishes the checksum if it can and the datagram is not fragmented.
+    udp_hdr_push(skb, sk.sport, dport, saddr, daddr,
+                 partial=fits and bool(rt.dev.features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)))
     if skbtrace.hook is not None:
         skbtrace.hook("udp_sendmsg", skb)
     rc = ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, IPPROTO_UDP, df=df, tos=sk.tos)
@@ -340,7 +335,9 @@ def udp_rcv(net, skb):
         skb.trim(ulen)
     uh = UdpPacket(skb.data)
     sport, dport = uh.source, uh.dest
-    if skb.ip_summed != CHECKSUM_UNNECESSARY and not uh.verify_checksum(saddr, daddr):
+    # A checksum verified by the device, or still to be filled by a local sender
+    # (PARTIAL, from a TAP peer in this host), is not checked again (skb_csum_unnecessary).
+    if skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL) and not uh.verify_checksum(saddr, daddr):
         del uh
         mib.inc("InCsumErrors")
         mib.inc("InErrors")

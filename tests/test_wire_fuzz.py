@@ -23,7 +23,9 @@ def fuzz_frames(rng, n):
         elif kind == 1:
             yield g[:rng.randrange(len(g))]
         elif kind == 2:
-            yield g + rng.randbytes(rng.randrange(1, 200))
+            # oversized: trailing bytes, now and then to a 64 KB frame
+            extra = rng.randrange(1, 200) if i % 100 != 2 else rng.randrange(9000, 65536)
+            yield g + rng.randbytes(extra)
         elif kind == 3:
             b = bytearray(g)
             for _ in range(rng.randrange(1, 5)):

@@ -93,9 +93,10 @@ def test_ping_both_ways(kind):
         print(f"pynet ping {kind}: median rtt {rtts[100] * 1e6:.0f} us")
 
 
+@pytest.mark.parametrize("offload", [False, True], ids=["plain", "vnet_hdr"])
 @KINDS
-def test_udp_echo_both_ways_with_60k_datagrams(kind):
-    with kernel_peer(kind) as peer:
+def test_udp_echo_both_ways_with_60k_datagrams(kind, offload):
+    with kernel_peer(kind, offload=offload) as peer:
         stack = make_stack(peer)
         server = start(peer.ns, UDP_ECHO, 7)
         wait_ready(stack, server)
