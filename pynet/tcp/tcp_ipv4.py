@@ -156,6 +156,8 @@ def tcp_v4_deliver(hashinfo, skb, tcb, now):
             child, rst = tcp_check_req(sk, req, skb)
             if rst:
                 tcp_v4_send_reset(hashinfo, skb, now)
+            if child is not None:
+                sk.sk_data_ready(sk)       # the accept queue gained a child (tcp_child_process)
             return
     if inp.tcp_rcv_state_process(sk, skb):
         tcp_v4_send_reset(hashinfo, skb, now)
