@@ -686,12 +686,6 @@ def tcp_rcv_state_process(sk, skb):
         sk.keepalive_timer.mod(sk.tcp_mstamp + TCP_TIMEWAIT_LEN)
         sk.ack_sched = sk.ack_now = True
     if sk.state != _S.CLOSE:
-        out.tcp_data_snd_check(sk)
+        out.tcp_push_pending_frames(sk)
         tcp_ack_snd_check(sk)
     return False
-
-
-def tcp_rcv_established(sk, skb):
-    """The common case, ESTABLISHED. It takes the full path for now; a
-    header-prediction fast path (RFC 9293 §3.10.7 note) is for later."""
-    return tcp_rcv_state_process(sk, skb)
