@@ -471,18 +471,22 @@ def tcp_queue_rcv(sk, skb):
 def tcp_ofo_queue(sk):
     """Move what the new in-order data reached from the out-of-order queue."""
     ofo = sk.out_of_order_queue
-    while ofo and not after(ofo[0].cb.seq, sk.rcv_nxt):
-        skb = ofo.pop(0)
+    nxt = sk.rcv_nxt
+    i = 0
+    while i < len(ofo) and not after(ofo[i].cb.seq, nxt):
+        if after(ofo[i].cb.end_seq, nxt):
+            nxt = ofo[i].cb.end_seq
+        i += 1
+    ready = ofo[:i]
+    del ofo[:i]
+    for skb in ready:
         sk.sk_rmem_alloc -= len(skb)
         tcb = skb.cb
-        if not after(tcb.end_seq, sk.rcv_nxt):
-            continue                       # wholly duplicate
+        if not after(tcb.end_seq, sk.rcv_nxt) or sk.sk_shutdown & RCV_SHUTDOWN:
+            continue                       # wholly duplicate, or past the FIN
         skb.pull(min((sk.rcv_nxt - tcb.seq) & 0xFFFFFFFF, len(skb)))
         tcb.seq = sk.rcv_nxt
         tcp_queue_rcv(sk, skb)
-        if sk.sk_shutdown & RCV_SHUTDOWN:
-            ofo.clear()
-            break
 
 
 def tcp_data_queue_ofo(sk, skb):
@@ -547,6 +551,8 @@ def tcp_fin(sk):
         tcp_set_state(sk, _S.CLOSING)      # simultaneous close
     elif state == _S.FIN_WAIT2:
         tcp_time_wait(sk)
+    for skb in sk.out_of_order_queue:      # nothing after the FIN counts
+        sk.sk_rmem_alloc -= len(skb)
     sk.out_of_order_queue.clear()
     sk.sk_state_change(sk)
 
