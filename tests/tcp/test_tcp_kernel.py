@@ -258,3 +258,61 @@ def test_200_concurrent_then_100_sequential_connections_to_kernel():
 
             assert run([1 << 20] * 200)
             assert all(run([10_000]) for _ in range(100))
+
+
+def test_abort_timeout_and_peer_killed():
+    """SO_LINGER 0 from pynet resets the kernel's end; an address that never
+    answers fails with ETIMEDOUT after TCP_USER_TIMEOUT; a kernel peer whose
+    process dies mid-transfer resets pynet's connection."""
+    import errno
+    import subprocess
+    import sys
+    with kernel_peer("tap") as peer:
+        stack, dev = pynet_on(peer)
+        srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        with srv:
+            srv.bind((peer.kernel_addr, 0))
+            srv.listen()
+            c = tcp_v4_init_sock(stack)
+            tcp_v4_connect(c, ip_aton(peer.kernel_addr), srv.getsockname()[1], time.monotonic())
+            loop(stack, dev, [srv], lambda now: c.state == TcpState.ESTABLISHED, limit=5)
+            conn, _ = srv.accept()
+            with conn:
+                tcp_close(c, time.monotonic(), linger0=True)
+                loop(stack, dev, [conn], lambda now: select.select([conn], [], [], 0)[0], limit=5)
+                with pytest.raises(ConnectionResetError):
+                    conn.recv(10)
+        # nobody at .77: ARP never resolves, the SYN never leaves
+        c = tcp_v4_init_sock(stack)
+        c.user_timeout = 2.0
+        tcp_v4_connect(c, ip_aton(peer.pynet_addr(77)), 80, time.monotonic())
+        loop(stack, dev, [], lambda now: c.state == TcpState.CLOSE, limit=10)
+        assert c.sk_err == errno.ETIMEDOUT
+        # a kernel server process killed while pynet sends to it
+        script = ("import socket,sys,time\n"
+                  "s=socket.socket(); s.bind((sys.argv[1], 5555)); s.listen()\n"
+                  "print('ready', flush=True); c,_=s.accept(); time.sleep(30)\n")
+        proc = peer.ns.popen([sys.executable, "-c", script, peer.kernel_addr],
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            c = tcp_v4_init_sock(stack)
+            tcp_v4_connect(c, ip_aton(peer.kernel_addr), 5555, time.monotonic())
+            loop(stack, dev, [], lambda now: c.state == TcpState.ESTABLISHED, limit=5)
+            tcp_sendmsg(c, bytes(20_000), time.monotonic())
+            loop(stack, dev, [], lambda now: not c.packets_out and not c.write_queue, limit=5)
+            proc.kill()
+            proc.wait()
+            state = {"sent": 0}
+
+            def keep_sending(now):
+                if c.state == TcpState.CLOSE:
+                    return True
+                state["sent"] += tcp_sendmsg(c, bytes(10_000), now)
+                return False
+            loop(stack, dev, [], keep_sending, limit=10)
+            assert c.sk_err == errno.ECONNRESET
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
