@@ -228,8 +228,11 @@ def icmp_unreach(net, skb, type, code, info):
     if len(skb) < ihl + 8:
         net.mib.icmp.inc("InErrors")           # RFC 1122 s3.2.2: 8 bytes of the payload are needed
         return
-    protocol, daddr = inner.protocol, inner.daddr
+    protocol, saddr, daddr = inner.protocol, inner.saddr, inner.daddr
     del inner
+    if not net.fib.is_local(saddr):
+        net.mib.icmp.inc("InErrors")           # about a datagram we did not send
+        return
     if type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and info:
         net.fib.update_pmtu(daddr, info, net.now)
     icmp_socket_deliver(net, skb, protocol, type, code, info)

@@ -72,7 +72,7 @@ def ip_rcv_finish(net, skb, pkt_type):
         net.mib.ip.inc("InAddrErrors")     # not ours, and pynet does not forward
         return
     skb.dst = rt
-    ip_local_deliver(net, skb)
+    rt.input(net, skb)                     # dst_input: ip_local_deliver for ours and broadcast
 
 
 def ip_local_deliver(net, skb):

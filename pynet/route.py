@@ -130,7 +130,7 @@ class Rtable:
     """
 
     __slots__ = ("fib", "dev", "daddr", "gw", "saddr", "type", "route_mtu", "genid",
-                 "output", "input", "error")
+                 "output", "input")
 
     def __init__(self, fib, route, daddr, saddr, type):
         self.fib = fib
@@ -143,7 +143,6 @@ class Rtable:
         self.genid = fib.genid
         self.output = fib.output
         self.input = fib.input
-        self.error = 0
 
     @property
     def mtu(self):

@@ -392,7 +392,7 @@ def udp_err(net, skb, type, code, info):
     sport = (data[ihl] << 8) | data[ihl + 1]
     dport = (data[ihl + 2] << 8) | data[ihl + 3]
     del data
-    sk = skb.sk if skb.sk is not None else net.udp_table.lookup(daddr, dport, saddr, sport, _AnyDev)
+    sk = skb.sk if skb.sk is not None else net.udp_table.lookup(daddr, dport, saddr, sport, skb.dev)
     if sk is None:
         return
     if type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
@@ -404,8 +404,3 @@ def udp_err(net, skb, type, code, info):
     if not fatal or sk.state != TCP_ESTABLISHED:
         return
     sk.report_error(err)
-
-
-class _AnyDev:
-    """Matches a socket bound to any device: errors are not tied to the interface."""
-    ifindex = 0

@@ -195,6 +195,9 @@ class TcpSock(Sock):
         self.listen_drops = 0
         self.parent = None
 
+        # the socket layer's wake-ups (sock_def_*); tcp_input calls them as Linux does
+        self.sk_data_ready = self.sk_write_space = self.sk_state_change = \
+            self.sk_error_report = sock_def_noop
         self.timers = timers
         self.retransmit_timer = Timer(timers, lambda now: tcp_timer.tcp_write_timer(self, now))
         self.delack_timer = Timer(timers, lambda now: tcp_timer.tcp_delack_timer(self, now))
@@ -227,6 +230,10 @@ class TcpSock(Sock):
         return (f"<TcpSock {self.state.name} {self.saddr:#x}:{self.sport} -> "
                 f"{self.daddr:#x}:{self.dport} una={self.snd_una} nxt={self.snd_nxt} "
                 f"rcv_nxt={self.rcv_nxt} cwnd={self.snd_cwnd}>")
+
+
+def sock_def_noop(sk):
+    """Nobody waits on a socket the user has not got (or let go of)."""
 
 
 class TcpRequestSock:

@@ -72,6 +72,7 @@ def tcp_done(sk):
     sk.out_of_order_queue.clear()
     if sk.hashinfo is not None:
         sk.hashinfo.unhash(sk)
+    sk.sk_state_change(sk)
 
 
 def tcp_reset(sk):
@@ -83,10 +84,12 @@ def tcp_reset(sk):
     elif sk.state != _S.TIME_WAIT:
         sk.sk_err = errno.ECONNRESET
     tcp_done(sk)
+    sk.sk_error_report(sk)
 
 
 def tcp_write_err(sk):
     sk.sk_err = errno.ETIMEDOUT
+    sk.sk_error_report(sk)
     tcp_done(sk)
 
 
@@ -399,6 +402,8 @@ def tcp_ack(sk, skb):
     prior_packets = sk.packets_out
     window_changed = tcp_ack_update_window(sk, tcb)
     acked, seq_rtt = tcp_clean_rtx_queue(sk, ack)
+    if acked:
+        sk.sk_write_space(sk)           # send buffer space freed (tcp_check_space)
     sk.snd_una = ack
     if after(ack, prior_snd_una):
         rtt = tcp_ack_update_rtt(sk, seq_rtt, tcb.tsecr if sk.rx_opt.tstamp_ok else None)
@@ -466,18 +471,22 @@ def tcp_queue_rcv(sk, skb):
 def tcp_ofo_queue(sk):
     """Move what the new in-order data reached from the out-of-order queue."""
     ofo = sk.out_of_order_queue
-    while ofo and not after(ofo[0].cb.seq, sk.rcv_nxt):
-        skb = ofo.pop(0)
+    nxt = sk.rcv_nxt
+    i = 0
+    while i < len(ofo) and not after(ofo[i].cb.seq, nxt):
+        if after(ofo[i].cb.end_seq, nxt):
+            nxt = ofo[i].cb.end_seq
+        i += 1
+    ready = ofo[:i]
+    del ofo[:i]
+    for skb in ready:
         sk.sk_rmem_alloc -= len(skb)
         tcb = skb.cb
-        if not after(tcb.end_seq, sk.rcv_nxt):
-            continue                       # wholly duplicate
+        if not after(tcb.end_seq, sk.rcv_nxt) or sk.sk_shutdown & RCV_SHUTDOWN:
+            continue                       # wholly duplicate, or past the FIN
         skb.pull(min((sk.rcv_nxt - tcb.seq) & 0xFFFFFFFF, len(skb)))
         tcb.seq = sk.rcv_nxt
         tcp_queue_rcv(sk, skb)
-        if sk.sk_shutdown & RCV_SHUTDOWN:
-            ofo.clear()
-            break
 
 
 def tcp_data_queue_ofo(sk, skb):
@@ -528,6 +537,7 @@ def tcp_data_queue(sk, skb):
         tcp_ofo_queue(sk)
         if not sk.out_of_order_queue:
             sk.ack_now = True              # RFC 5681 §4.2: a filled hole is acked at once
+    sk.sk_data_ready(sk)                   # tcp_data_ready
 
 
 def tcp_fin(sk):
@@ -541,7 +551,10 @@ def tcp_fin(sk):
         tcp_set_state(sk, _S.CLOSING)      # simultaneous close
     elif state == _S.FIN_WAIT2:
         tcp_time_wait(sk)
+    for skb in sk.out_of_order_queue:      # nothing after the FIN counts
+        sk.sk_rmem_alloc -= len(skb)
     sk.out_of_order_queue.clear()
+    sk.sk_state_change(sk)
 
 
 def tcp_ack_snd_check(sk):
@@ -593,6 +606,7 @@ def tcp_rcv_synsent_state_process(sk, skb):
         tcp_ack(sk, skb)
         tcp_set_state(sk, _S.ESTABLISHED)
         tcp_init_transfer(sk)
+        sk.sk_state_change(sk)
         out.tcp_send_ack(sk)
         return False
     # simultaneous open: both SYNs crossed (RFC 9293 §3.5 figure 8)
@@ -653,10 +667,12 @@ def tcp_rcv_state_process(sk, skb):
         sk.snd_wl1 = tcb.seq
         sk.max_window = max(sk.max_window, sk.snd_wnd)
         tcp_init_transfer(sk)
+        sk.sk_state_change(sk)
     fin_acked = sk.fin_sent and sk.snd_una == sk.write_seq
     if state == _S.FIN_WAIT1 and fin_acked:
         tcp_set_state(sk, _S.FIN_WAIT2)
         sk.sk_shutdown |= SEND_SHUTDOWN
+        sk.sk_state_change(sk)
         if sk.orphan:
             sk.keepalive_timer.mod(sk.tcp_mstamp + sk.linger2)
     elif state == _S.CLOSING and fin_acked:
@@ -676,12 +692,6 @@ def tcp_rcv_state_process(sk, skb):
         sk.keepalive_timer.mod(sk.tcp_mstamp + TCP_TIMEWAIT_LEN)
         sk.ack_sched = sk.ack_now = True
     if sk.state != _S.CLOSE:
-        out.tcp_data_snd_check(sk)
+        out.tcp_push_pending_frames(sk)
         tcp_ack_snd_check(sk)
     return False
-
-
-def tcp_rcv_established(sk, skb):
-    """The common case, ESTABLISHED. It takes the full path for now; a
-    header-prediction fast path (RFC 9293 §3.10.7 note) is for later."""
-    return tcp_rcv_state_process(sk, skb)

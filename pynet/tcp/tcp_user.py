@@ -36,7 +36,8 @@ def tcp_sendmsg(sk, data, now):
     total = len(view)
     while copied < total:
         skb = sk.write_queue[-1] if sk.write_queue else None
-        if skb is None or len(skb) >= size_goal or skb.cb.tcp_flags & TCPHDR_FIN:
+        # a tail skb built for a smaller size goal (the MSS changed) may be full early
+        if skb is None or len(skb) >= size_goal or not skb.tailroom or skb.cb.tcp_flags & TCPHDR_FIN:
             if sk.sk_wmem_queued >= sk.sk_sndbuf:
                 break
             skb = SKB(MAX_TCP_HEADER + size_goal)

@@ -130,3 +130,16 @@ def test_bad_probabilities_are_rejected():
         Faults(drop=1.5)
     with pytest.raises(ValueError):
         Faults(rate=0)
+
+
+def test_received_frames_wait_out_their_delay_and_reorder_overtakes():
+    a, b = pipe_pair()
+    fi = FaultInjector(b, seed=2, rx=Faults(delay=0.5, reorder=1.0)).open()
+    for i in range(3):
+        skb = SKB.from_bytes(ipv4_frame(i))
+        skb.dev = a
+        dev_queue_xmit(skb)
+    assert fi.poll(now=10.0) == [] and fi.poll(now=10.4) == []
+    got = [struct.unpack("!I", s.tobytes()[42:46])[0] for s in fi.poll(now=10.5)]
+    assert got == [1, 0, 2]                       # 1 overtook 0; 2 waited for a poll with no newer frame
+    assert fi.rx_faults.reordered == 2 and fi.rx_faults.delayed == 3

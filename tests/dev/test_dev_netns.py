@@ -56,3 +56,12 @@ def test_commands_and_counters_inside_the_namespace():
         for n in (1, 2):       # a datagram to a closed port, sent by a process inside
             peer.ns.run([sys.executable, "-c", send.format(peer.kernel_addr)], check=True)
             assert peer.ns.counters()["Udp"]["NoPorts"] == n
+
+
+def test_bad_arguments_raise_what_the_socket_module_would():
+    from pynet import _core
+    from pynet.dev.packet import PacketDevice
+    with pytest.raises(ValueError):
+        _core.tap_open_fd("pyn" + "x" * 20, False)      # longer than IFNAMSIZ
+    with pytest.raises(OSError):
+        PacketDevice("pynnosuchif0").open()             # if_nametoindex fails

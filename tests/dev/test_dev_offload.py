@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from frames import ipv4_header, ones_sum
+from frames import ipv4_header, ones_sum, tcp_gso_frame
 from pynet.dev.netdevice import NET_XMIT_SUCCESS, dev_queue_xmit
 from pynet.netns import kernel_peer
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
@@ -84,3 +84,33 @@ def test_kernel_udp_gso_send_is_read_as_one_gso_skb(kind):
     assert skb.csum_start == skb.data_offset + 14 + 20 and skb.csum_offset == 6
     assert bytes(skb.data[14 + 28:]) == PAYLOAD
     assert dev.stats.rx_errors == 0
+
+
+@KINDS
+def test_offload_request_the_header_cannot_express_is_refused_and_counted(kind):
+    with kernel_peer(kind, offload=True) as peer:
+        dev = peer.dev
+        bad = udp_gso_frame(dev, peer, 40000, 9, PAYLOAD[:3000], 1472)
+        bad.gso_type = 1 << 12                       # no virtio GSO type for this
+        dev.features |= 1 << (16 + 12)               # pretend the device takes it
+        skb = udp_gso_frame(dev, peer, 40000, 9, b"ok", 0)
+        skb.ip_summed = 0
+        assert dev.ndo_xmit_batch([bad, skb]) == 2
+        assert (dev.stats.tx_errors, dev.stats.tx_packets) == (1, 1)
+        assert peer.ns.link_stats(peer.ifname)["rx_packets"] == 1
+
+
+def test_64k_tcp_super_segment_crosses_the_tap_in_one_write():
+    with kernel_peer("tap", offload=True) as peer:
+        dev = peer.dev
+        before = peer.ns.counters()["Tcp"]
+        payload = bytes(range(256)) * 255                # 65,280 bytes: tot_len 65,320
+        skb = tcp_gso_frame(dev, payload, 1448, socket.inet_aton(peer.pynet_addr()),
+                            socket.inet_aton(peer.kernel_addr), peer.kernel_hwaddr, dport=9)
+        assert dev_queue_xmit(skb) == NET_XMIT_SUCCESS
+        after = peer.ns.counters()["Tcp"]
+    assert dev.stats.tx_packets == 1 and dev.stats.tx_bytes == 14 + 40 + len(payload)
+    # The kernel took it as one segment, checksum good, and reset the unknown connection.
+    assert after["InSegs"] - before["InSegs"] == 1
+    assert after["InCsumErrors"] == before["InCsumErrors"] and after["InErrs"] == before["InErrs"]
+    assert after["OutRsts"] - before["OutRsts"] == 1

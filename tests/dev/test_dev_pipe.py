@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from frames import ipv4_header, ones_sum
+from frames import ones_sum, tcp_gso_frame
 from pynet.dev.loopback import LoopbackDevice
 from pynet.dev.netdevice import (NET_XMIT_DROP, NET_XMIT_SUCCESS, NETIF_F_HW_CSUM, NETIF_F_SG,
                                  NETIF_F_TSO, dev_queue_xmit)
@@ -102,23 +102,6 @@ def test_loopback_returns_what_it_sends():
         got = lo.poll()
         assert [s.tobytes() for s in got] == [s.tobytes() for s in skbs]
         assert lo.stats.tx_packets == lo.stats.rx_packets == 3
-
-
-def tcp_gso_frame(dev, payload, mss, src=bytes([198, 18, 0, 2]), dst=bytes([198, 18, 0, 1])):
-    """A TCP super-segment as the stack hands it down: CHECKSUM_PARTIAL, the
-    pseudo-header sum (not inverted) in the checksum field, gso_size = mss."""
-    tlen = 20 + len(payload)
-    pseudo = ones_sum(src + dst + struct.pack("!HH", 6, tlen))
-    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1000, 1, 5 << 4, 0x18, 65535, pseudo, 0)
-    skb = SKB.from_bytes(b"\x02" * 6 + dev.hwaddr + b"\x08\x00"
-                         + ipv4_header(0, 20 + tlen, 6, src, dst) + tcp + payload, headroom=32)
-    skb.set_partial(skb.data_offset + 34, 16)
-    skb.network_header = skb.data_offset + 14
-    skb.transport_header = skb.data_offset + 34
-    skb.gso_size, skb.gso_type = (mss, SKB_GSO_TCPV4) if mss else (0, 0)
-    skb.protocol = 0x0800
-    skb.dev = dev
-    return skb
 
 
 def tcp_valid(frame):

@@ -134,6 +134,7 @@ def test_out_of_order_queue_is_bounded_and_gap_fill_acks_at_once():
     ack, = a.take()
     assert ack.ack == peer.iss + 1 + 500            # holes 6 and 7 were dropped
     assert tcp_recvmsg(sk, 1000, 1.1) == b"".join(bytes([i]) * 100 for i in range(1, 6))
+    assert sk.sk_rmem_alloc == 0 and not sk.out_of_order_queue
 
 
 def test_paws_drops_old_timestamp():
