@@ -209,3 +209,52 @@ def test_closed_port_is_refused_and_kernel_rst_resets():
             conn.close()
             loop(stack, dev, [srv], lambda now: c.state == TcpState.CLOSE, limit=5)
         assert c.sk_err == errno.ECONNRESET
+
+
+def test_200_concurrent_then_100_sequential_connections_to_kernel():
+    """The issue's counts: 200 connections of 1 MiB at once, then 100 one
+    after another, each checked by sha256 at the kernel's end."""
+    with kernel_peer("tap", offload=True) as peer:
+        stack, dev = pynet_on(peer)
+        srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        with srv:
+            srv.bind((peer.kernel_addr, 0))
+            srv.listen(1024)
+            srv.setblocking(False)
+            port = srv.getsockname()[1]
+
+            def run(sizes):
+                payloads = [random.Random(n).randbytes(size) for n, size in enumerate(sizes)]
+                clients = []
+                for _ in payloads:
+                    c = tcp_v4_init_sock(stack)
+                    tcp_v4_connect(c, ip_aton(peer.kernel_addr), port, time.monotonic())
+                    clients.append([c, 0])
+                accepted, digests = [], {}
+
+                def step(now):
+                    while True:
+                        try:
+                            k, addr = srv.accept()
+                        except BlockingIOError:
+                            break
+                        k.setblocking(False)
+                        accepted.append((k, addr, Sink(lambda k=k: k.recv(1 << 20))))
+                    for cl, p in zip(clients, payloads):
+                        c, sent = cl
+                        if c.state == TcpState.ESTABLISHED and sent < len(p):
+                            cl[1] += tcp_sendmsg(c, p[sent:], now)
+                            if cl[1] == len(p):
+                                tcp_close(c, now)
+                    for k, addr, sink in accepted:
+                        if addr not in digests and sink.drain():
+                            digests[addr] = sink.sha.hexdigest()
+                            k.close()
+                    return len(digests) == len(payloads)
+
+                loop(stack, dev, [srv], step)
+                return sorted(digests.values()) == sorted(hashlib.sha256(p).hexdigest()
+                                                          for p in payloads)
+
+            assert run([1 << 20] * 200)
+            assert all(run([10_000]) for _ in range(100))
