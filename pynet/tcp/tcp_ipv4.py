@@ -120,7 +120,7 @@ def tcp_v4_rcv(hashinfo, skb, now):
     try:
         saddr = int.from_bytes(head[nh + 12:nh + 16], "big")
         daddr = int.from_bytes(head[nh + 16:nh + 20], "big")
-        sport, dport, seq, ack_seq, flags, window, doff, plen, ts, _ = tcp_hdr_parse(skb)
+        sport, dport, seq, ack_seq, flags, window, doff, plen, ts, sack = tcp_hdr_parse(skb)
         if skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL) and \
                 l4_checksum(saddr, daddr, IPPROTO_TCP, skb.data):
             raise WireError("tcp: bad checksum")
@@ -135,6 +135,7 @@ def tcp_v4_rcv(hashinfo, skb, now):
         return
     if ts is not None:
         tcb.tsval, tcb.tsecr = ts
+    tcb.sack = sack
     tcb.saddr, tcb.daddr, tcb.sport, tcb.dport = saddr, daddr, sport, dport
     skb.pull(doff)
     skb.cb = tcb

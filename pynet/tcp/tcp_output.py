@@ -13,8 +13,8 @@ from pynet.wire.tcp import tcp_hdr_push
 from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import (
     MAX_TCP_HEADER, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
-    TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
-    TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
+    TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS,
+    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
     seq_add,
 )
 
@@ -119,6 +119,7 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         skb_out = skb
     flags = tcb.tcp_flags
     ts = None
+    sack = ()
     if flags & TCPHDR_SYN:
         if sk.tstamp_enabled:
             ts = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent if flags & TCPHDR_ACK else 0)
@@ -130,6 +131,10 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
             ts = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent)
         mss, sack_perm, wscale = 0, False, -1
         window = tcp_select_window(sk)
+        if sk.selective_acks:
+            sack = sk.selective_acks[:3 if ts else 4]      # what fits in 40 bytes
+    if not flags & TCPHDR_ACK:
+        sack = ()
     if flags & TCPHDR_ACK:
         tcp_event_ack_sent(sk)
     if len(skb_out):
@@ -139,8 +144,8 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         skb_out.gso_segs = tcb.pcount
         skb_out.gso_type = SKB_GSO_TCPV4
     tcp_hdr_push(skb_out, sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0,
-                 flags, window, 0, 0, ts=ts, mss=mss, wscale=wscale, sack_perm=sack_perm,
-                 partial=True)
+                 flags, window, 0, 0, ts=ts, sack=sack, mss=mss, wscale=wscale,
+                 sack_perm=sack_perm, partial=True)
     skb_out.cb = None
     skb_out.sk = sk
     sk.stats["OutSegs"] += tcb.pcount
@@ -359,6 +364,8 @@ def tcp_fragment(sk, queue, index, skb, length):
             sk.lost_out += diff
         if tcb.sacked & TCPCB_SACKED_RETRANS:
             sk.retrans_out += diff
+        if tcb.sacked & TCPCB_SACKED_ACKED:
+            sk.sacked_out += diff
     sk.sk_wmem_queued += rest.truesize
     queue.insert(index + 1, rest)
     return rest
@@ -458,7 +465,7 @@ def tcp_xmit_retransmit_queue(sk):
         if quota <= 0:
             break
         sacked = rtx[i].cb.sacked
-        if sacked & TCPCB_LOST and not sacked & TCPCB_SACKED_RETRANS:
+        if sacked & TCPCB_LOST and not sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
             tcp_retransmit_skb(sk, i, quota)
         i += 1
 

@@ -17,7 +17,7 @@ def test_active_open_exact_segments():
     # SYN options (Linux's order is TcpRepr's): MSS from the MTU, timestamps, window
     # scale for a 6 MB buffer; the SYN's window is min(rcv_wnd, 65535), unscaled
     assert syn.th.mss == 1460 and syn.th.wscale == 7 and syn.th.timestamp[1] == 0
-    assert not syn.th.sack_perm and syn.win == 65535
+    assert syn.th.sack_perm and syn.win == 65535
     assert sk.state == TcpState.SYN_SENT and sk.sk_wmem_queued > 0 and len(sk.rtx_queue) == 1
     a.run(0.999)
     assert a.take() == []                              # nothing before the RTO
