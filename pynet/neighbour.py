@@ -18,6 +18,7 @@ import dataclasses
 from pynet import skbtrace
 from pynet.skbuff import SKBQueue
 from pynet.timer import Timer
+from pynet.wire.ipv4 import ip_ntoa
 
 NUD_NONE = 0x00
 NUD_INCOMPLETE = 0x01
@@ -86,7 +87,6 @@ class Neighbour:
         return NUD_NAMES.get(self.nud_state, hex(self.nud_state))
 
     def __repr__(self):
-        from pynet.wire.ipv4 import ip_ntoa
         ha = self.ha.hex(":") if self.ha else "-"
         return f"<Neighbour {ip_ntoa(self.primary_key)} dev {self.dev.name} lladdr {ha} {self.state_name}>"
 

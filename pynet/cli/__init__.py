@@ -63,6 +63,8 @@ def build_parser():
     trace.add_parser(sub, common)
     control.add_parsers(sub)
     plot.add_parser(sub)
+    from pynet import benchmark
+    benchmark.add_parser(sub)
     return parser
 
 

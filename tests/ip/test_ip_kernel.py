@@ -193,8 +193,9 @@ def test_neighbour_states_against_the_kernel(kind):
         assert e.value.errno == errno.EHOSTUNREACH
 
 
-def test_first_datagram_trace_shows_the_path_and_the_arp_exchange():
-    with kernel_peer("tap") as peer:
+@KINDS
+def test_first_datagram_trace_shows_the_path_and_the_arp_exchange(kind):
+    with kernel_peer(kind) as peer:
         stack = make_stack(peer)
         server = start(peer.ns, UDP_ECHO, 7)
         wait_ready(stack, server)
@@ -225,8 +226,9 @@ def _sysctl(path, value):
         f.write(value)
 
 
-def test_routing_via_a_kernel_router_with_a_1280_link():
-    with kernel_peer("tap") as peer:
+@KINDS
+def test_routing_via_a_kernel_router_with_a_1280_link(kind):
+    with kernel_peer(kind) as peer:
         router = peer.ns
         with NetNamespace() as far:
             inner, outer = unique_name(), unique_name()
