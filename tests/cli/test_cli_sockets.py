@@ -61,7 +61,7 @@ def test_demo_as_root_against_the_kernel(tmp_path):
 def test_get_a_file_from_the_kernel(tmp_path):
     www = tmp_path / "www"
     www.mkdir()
-    (www / "blob.bin").write_bytes(os.urandom(32 * MIB))
+    (www / "blob.bin").write_bytes(os.urandom(100 * MIB))     # the 100 MiB
     with Topology(tmp_path) as t:
         srv = t.popen([sys.executable, "-m", "http.server", "-b", t.kernel_addr, "8000", "-d", str(www)],
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -75,11 +75,11 @@ def test_get_a_file_from_the_kernel(tmp_path):
             p = pynet("get", "--netns", t.name, url, "-o", tmp_path / "out.bin", "--json",
                       run_dir=tmp_path, check=0)
             r = json.loads(p.stdout)
-            assert r["complete"] and r["bytes"] == 32 * MIB
+            assert r["complete"] and r["bytes"] == 100 * MIB
             assert r["sha256"] == sha256_file(www / "blob.bin") == sha256_file(tmp_path / "out.bin")
             # default name, text summary with the rate
             p = pynet("get", "--netns", t.name, url, run_dir=tmp_path, cwd=tmp_path, check=0)
-            assert re.match(r"blob\.bin: 33554432 bytes in [\d.]+ s, [\d.]+ [kMG]?bit/s, complete",
+            assert re.match(r"blob\.bin: 104857600 bytes in [\d.]+ s, [\d.]+ [kMG]?bit/s, complete",
                             p.stdout)
             p = pynet("get", "--netns", t.name, f"http://{t.kernel_addr}:8000/nothing", "-o",
                       tmp_path / "x", run_dir=tmp_path, check=1)
@@ -177,8 +177,9 @@ def test_serve_echo_and_discard(tmp_path):
         srv = pynet_bg("serve", "discard", "--netns", t.name, "--count", 1, run_dir=tmp_path)
         try:
             wait_for_line(srv, r"serving discard on .*:9$")
-            c = t.run(["sh", "-c", f"head -c 300000 /dev/zero | curl -sS -m 10 telnet://{t.pynet_addr}:9"],
-                      capture_output=True, text=True, timeout=30)
+            c = t.run([sys.executable, "-c", "import socket, sys; s = socket.create_connection("
+                       "(sys.argv[1], 9), timeout=20); s.sendall(bytes(300000)); s.close()",
+                       t.pynet_addr], capture_output=True, text=True, timeout=30)
             out, _ = srv.communicate(timeout=20)
             assert re.search(r"discard: 300000 bytes", out), (out, c.stderr)
         finally:
