@@ -23,12 +23,29 @@ def running_host(args, command):
     from pynet.runner import runner_of
     with open_host(args) as host:
         host.stack.start()
+        lock = runner_of(host.stack).lock
         try:
             with ControlServer(host.stack, command) as ctl:
-                ctl.serve_in_thread(runner_of(host.stack).lock)
+                ctl.serve_in_thread(lock)
                 yield host
+                drain(host.stack, lock)
         finally:
             host.stack.stop()
+
+
+def drain(stack, lock, timeout=10.0):
+    """Let closed connections finish sending before the process (and with it
+    the stack) goes: the kernel keeps a socket's data after close(), a stack
+    inside the process only as long as the process runs. Bounded by timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lock:
+            h = getattr(stack, "tcp_hashinfo", None)
+            busy = h is not None and any(sk.write_queue or sk.rtx_queue for sk in h.ehash.values())
+        if not busy:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 # -- get -------------------------------------------------------------------------------
