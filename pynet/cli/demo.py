@@ -5,7 +5,6 @@ throughput, the connection's TCP info and a capture of the first packets."""
 import hashlib
 import http.client
 import http.server
-import os
 import secrets
 import subprocess
 import sys

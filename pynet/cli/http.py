@@ -3,6 +3,7 @@ services running over pynet through its socket API (pynet.patch makes the
 stdlib's socket calls land on a pynet stack)."""
 import hashlib
 import http.client
+import json
 import os
 import sys
 import threading
@@ -153,10 +154,12 @@ def _stream_service(kind, conn, peer, log):
                 if kind == "echo":
                     conn.sendall(data)
         except OSError as exc:
-            log(f"{peer[0]}:{peer[1]} {kind}: {exc}")
+            log(f"{peer[0]}:{peer[1]} {kind}: {exc}", peer=f"{peer[0]}:{peer[1]}", service=kind,
+                bytes=n, error=str(exc))
             return
     dt = time.monotonic() - t0
-    log(f"{peer[0]}:{peer[1]} {kind}: {n} bytes in {dt:.3f} s ({fmt_rate(n, dt)})")
+    log(f"{peer[0]}:{peer[1]} {kind}: {n} bytes in {dt:.3f} s ({fmt_rate(n, dt)})",
+        peer=f"{peer[0]}:{peer[1]}", service=kind, bytes=n, seconds=round(dt, 6))
 
 
 def cmd_serve(args):
@@ -164,8 +167,12 @@ def cmd_serve(args):
     import pynet
     port = args.port or {"echo": 7, "discard": 9, "http": 80}[args.service]
 
-    def log(msg):
-        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+    def log(msg, **fields):
+        """One line per event: text, or with --json one JSON object per line."""
+        if args.json:
+            print(json.dumps(dict(time=round(time.time(), 6), event=msg, **fields)), flush=True)
+        else:
+            print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
     with running_host(args, "serve") as host, pynet.patch(host.stack):
         if args.service == "http":
@@ -177,7 +184,8 @@ def cmd_serve(args):
                     super().__init__(*a, directory=directory, **kw)
 
                 def log_message(self, fmt, *a):
-                    log(f"{self.client_address[0]}:{self.client_address[1]} " + fmt % a)
+                    peer = f"{self.client_address[0]}:{self.client_address[1]}"
+                    log(f"{peer} " + fmt % a, peer=peer, service="http")
 
             server = http.server.HTTPServer((host.addr, port), Handler)
         else:
@@ -203,7 +211,7 @@ def cmd_serve(args):
             server.server_close() if args.service == "http" else server.close()
         for t in workers:          # --count: the last connections finish first
             t.join()
-        log(f"{served} connections served")
+        log(f"{served} connections served", connections=served)
     return 0
 
 
@@ -220,4 +228,5 @@ def add_parsers(sub, common):
     p.add_argument("--port", type=int, help="default 7, 9 or 80")
     p.add_argument("--dir", help="http: the directory to serve (default: current)")
     p.add_argument("--count", type=int, help="stop after N connections")
+    p.add_argument("--json", action="store_true", help="one JSON object per log line")
     p.set_defaults(func=cmd_serve)

@@ -174,14 +174,17 @@ def test_serve_echo_and_discard(tmp_path):
         finally:
             srv.kill()
             srv.wait()
-        srv = pynet_bg("serve", "discard", "--netns", t.name, "--count", 1, run_dir=tmp_path)
+        srv = pynet_bg("serve", "discard", "--netns", t.name, "--count", 1, "--json", run_dir=tmp_path)
         try:
-            wait_for_line(srv, r"serving discard on .*:9$")
+            wait_for_line(srv, r"serving discard on .*:9\"")
             c = t.run([sys.executable, "-c", "import socket, sys; s = socket.create_connection("
                        "(sys.argv[1], 9), timeout=20); s.sendall(bytes(300000)); s.close()",
                        t.pynet_addr], capture_output=True, text=True, timeout=30)
             out, _ = srv.communicate(timeout=20)
-            assert re.search(r"discard: 300000 bytes", out), (out, c.stderr)
+            events = [json.loads(line) for line in out.splitlines()]
+            conn = [e for e in events if e.get("service") == "discard"]
+            assert len(conn) == 1 and conn[0]["bytes"] == 300000, (out, c.stderr)
+            assert events[-1]["connections"] == 1
         finally:
             srv.kill()
             srv.wait()
