@@ -27,6 +27,8 @@ TCP_RMEM_DEFAULT = 6 << 20
 # icsk_pending: what the retransmit timer is armed for
 ICSK_TIME_RETRANS = 1
 ICSK_TIME_PROBE0 = 3
+ICSK_TIME_REO_TIMEOUT = 4     # RACK's reordering timer (RFC 8985 §6.3)
+ICSK_TIME_LOSS_PROBE = 5      # tail loss probe (RFC 8985 §7)
 
 
 @dataclass
@@ -132,6 +134,16 @@ class TcpSock(Sock):
         self.probes_out = 0              # icsk_probes_out
         self.pending = 0                 # icsk_pending
         self.retrans_stamp = None
+        self.rtt_min = None              # smallest RTT seen (RACK's reordering window)
+
+        # RACK and TLP (RFC 8985): see tcp_recovery.py
+        self.rack_mstamp = None          # send time of the latest-sent delivered segment
+        self.rack_end_seq = 0
+        self.rack_rtt = 0.0
+        self.rack_advanced = False
+        self.reord_seen = False          # the peer ever delivered out of order
+        self.tlp_high_seq = None         # snd_nxt when the outstanding loss probe went
+        self.tlp_retrans = False         # ... and it was a retransmission
 
         # congestion control (in segments, as Linux counts)
         self.snd_cwnd = TCP_INIT_CWND
@@ -184,7 +196,9 @@ class TcpSock(Sock):
         self.orphan = False              # closed by the user, TCP finishes alone
         self.fin_sent = False
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
-                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0}
+                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0,
+                      "TCPLossProbes": 0, "TCPLossProbeRecovery": 0, "TCPLostRetransmit": 0,
+                      "TCPDSACKRecv": 0, "RcvCollapsed": 0, "RcvPruned": 0}
 
         # listener
         self.backlog = 0
