@@ -23,6 +23,8 @@ from pynet.tcp.tcp import (
 # bandwidth-delay product of 10 Gbit/s x 1 ms is 1.25 MB.
 TCP_WMEM_DEFAULT = 4 << 20
 TCP_RMEM_DEFAULT = 6 << 20
+# until a full segment is measured, half the buffer is window (Linux's default)
+TCP_DEFAULT_SCALING_RATIO = 0.5
 
 # icsk_pending: what the retransmit timer is armed for
 ICSK_TIME_RETRANS = 1
@@ -167,8 +169,9 @@ class TcpSock(Sock):
         self.sk_wmem_queued = 0
         self.sk_sndbuf = TCP_WMEM_DEFAULT
         self.receive_queue = deque()    # sk_receive_queue: in order, for the user
-        self.sk_rmem_alloc = 0          # payload bytes held (receive + out-of-order queues)
+        self.sk_rmem_alloc = 0          # truesize held (receive + out-of-order queues)
         self.sk_rcvbuf = TCP_RMEM_DEFAULT
+        self.scaling_ratio = TCP_DEFAULT_SCALING_RATIO   # window bytes per buffer byte
         self.out_of_order_queue = []    # sorted by seq
         self.ofo_limit = TCP_OFO_MAX
         self.ofo_drops = 0
@@ -198,7 +201,7 @@ class TcpSock(Sock):
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
                       "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0,
                       "TCPLossProbes": 0, "TCPLossProbeRecovery": 0, "TCPLostRetransmit": 0,
-                      "TCPDSACKRecv": 0, "RcvCollapsed": 0, "RcvPruned": 0}
+                      "TCPDSACKRecv": 0, "RcvPruned": 0}
 
         # listener
         self.backlog = 0

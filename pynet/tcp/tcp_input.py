@@ -8,6 +8,7 @@ filled and whose data starts at the payload; the time is sk.tcp_mstamp.
 import bisect
 import errno
 
+from pynet.skbuff import SKB
 from pynet.tcp import tcp_output as out
 from pynet.tcp.tcp_recovery import tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_mark_lost
 from pynet.tcp.tcp import (
@@ -20,6 +21,8 @@ from pynet.tcp.tcp import (
 
 _S = TcpState
 _CLOCK_G = 0.001      # RFC 6298 §2: the clock granularity G (the TSval clock ticks in ms)
+SKB_TRUESIZE_OVERHEAD = SKB(0).truesize   # what an skb costs beyond its buffer
+TCP_RCV_SMALL = 2048                      # buffer for small payloads copied out of big ones
 
 
 # -- RTT and RTO (RFC 6298) ----------------------------------------------------
@@ -620,17 +623,45 @@ def tcp_event_data_recv(sk, skb):
     n = skb.gso_size or len(skb)
     if n > sk.rcv_mss:
         sk.rcv_mss = min(n, max(sk.advmss, TCP_MSS_DEFAULT))
+    if len(skb) >= TCP_MSS_DEFAULT:
+        # payload per byte charged, for the window (Linux's scaling_ratio)
+        sk.scaling_ratio = min(len(skb) / skb.truesize, 1.0)
     if not sk.ack_ato:
         tcp_incr_quickack(sk)
         sk.ack_ato = TCP_DELACK_MIN
     sk.ack_lrcvtime = sk.tcp_mstamp
 
 
+def tcp_rcv_rightsize(skb):
+    """An skb whose buffer is over twice what its payload needs (a small
+    segment in a 64 KB receive buffer) is copied before it is queued into
+    one of its size, at least TCP_RCV_SMALL bytes so that following small
+    segments coalesce into its room (tcp_queue_rcv). Memory then follows
+    the data: a peer sending tiny segments cannot pin a big buffer per
+    byte (Linux reaches the same with tcp_collapse; copying at once keeps
+    the queues simple)."""
+    n = len(skb)
+    if skb.truesize <= max(2 * n, TCP_RCV_SMALL) + SKB_TRUESIZE_OVERHEAD:
+        return skb
+    small = SKB(max(n, TCP_RCV_SMALL))
+    small.put_data(skb.data)
+    small.gso_size = skb.gso_size
+    small.cb = skb.cb
+    return small
+
+
 def tcp_queue_rcv(sk, skb):
+    """Append in-order data, into the tail skb's free room when it fits
+    (Linux's tcp_try_coalesce): many small segments share one buffer."""
     tcb = skb.cb
     if len(skb):
-        sk.receive_queue.append(skb)
-        sk.sk_rmem_alloc += len(skb)
+        rq = sk.receive_queue
+        if rq and len(skb) <= rq[-1].tailroom:
+            rq[-1].put_data(skb.data)
+        else:
+            skb = tcp_rcv_rightsize(skb)
+            rq.append(skb)
+            sk.sk_rmem_alloc += skb.truesize
     sk.rcv_nxt = tcb.end_seq
     if tcb.tcp_flags & TCPHDR_FIN:
         tcp_fin(sk)
@@ -648,7 +679,7 @@ def tcp_ofo_queue(sk):
     ready = ofo[:i]
     del ofo[:i]
     for skb in ready:
-        sk.sk_rmem_alloc -= len(skb)
+        sk.sk_rmem_alloc -= skb.truesize
         tcb = skb.cb
         if not after(tcb.end_seq, sk.rcv_nxt) or sk.sk_shutdown & RCV_SHUTDOWN:
             continue                       # wholly duplicate, or past the FIN
@@ -682,7 +713,8 @@ def tcp_data_queue_ofo(sk, skb):
     sk.ack_now = True
     ofo = sk.out_of_order_queue
     tcb = skb.cb
-    if len(ofo) >= sk.ofo_limit or sk.sk_rmem_alloc + len(skb) > sk.sk_rcvbuf:
+    skb = tcp_rcv_rightsize(skb)
+    if len(ofo) >= sk.ofo_limit or sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf:
         sk.ofo_drops += 1
         sk.stats["OfoDrop"] += 1
         return
@@ -690,8 +722,23 @@ def tcp_data_queue_ofo(sk, skb):
     if i < len(ofo) and ofo[i].cb.seq == tcb.seq and not after(tcb.end_seq, ofo[i].cb.end_seq):
         return                             # a duplicate of what we hold
     ofo.insert(i, skb)
-    sk.sk_rmem_alloc += len(skb)
+    sk.sk_rmem_alloc += skb.truesize
     tcp_sack_update(sk, tcb.seq)
+
+
+def tcp_rmem_schedule(sk, skb):
+    """Room for in-order data: out-of-order data is given up from the
+    highest sequence down to make it (Linux's tcp_prune_ofo_queue), since
+    only in-order data lets the connection progress."""
+    ofo = sk.out_of_order_queue
+    while sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf and ofo:
+        sk.sk_rmem_alloc -= ofo.pop().truesize
+        sk.stats["RcvPruned"] += 1
+    if ofo:
+        tcp_sack_update(sk)
+    else:
+        sk.selective_acks = ()
+    return sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf
 
 
 def tcp_data_queue(sk, skb):
@@ -713,11 +760,12 @@ def tcp_data_queue(sk, skb):
     if before(tcb.seq, sk.rcv_nxt):       # overlaps data we have: keep the new part
         skb.pull(min((sk.rcv_nxt - tcb.seq) & 0xFFFFFFFF, len(skb)))
         tcb.seq = sk.rcv_nxt
-    if len(skb) and (sk.receive_window() == 0 or sk.sk_rmem_alloc + len(skb) > sk.sk_rcvbuf):
-        sk.stats["RcvDrop"] += 1
-        sk.ack_now = True
-        return
     if len(skb):
+        skb = tcp_rcv_rightsize(skb)
+        if sk.receive_window() == 0 or not tcp_rmem_schedule(sk, skb):
+            sk.stats["RcvDrop"] += 1
+            sk.ack_now = True
+            return
         tcp_event_data_recv(sk, skb)
     tcp_queue_rcv(sk, skb)
     if sk.out_of_order_queue:
@@ -740,7 +788,7 @@ def tcp_fin(sk):
     elif state == _S.FIN_WAIT2:
         tcp_time_wait(sk)
     for skb in sk.out_of_order_queue:      # nothing after the FIN counts
-        sk.sk_rmem_alloc -= len(skb)
+        sk.sk_rmem_alloc -= skb.truesize
     sk.out_of_order_queue.clear()
     sk.selective_acks = ()
     sk.sk_state_change(sk)

@@ -239,7 +239,7 @@ def tcp_conn_request(listener, skb):
     req.ts_recent = tcb.tsval if req.tstamp_ok else 0
     req.ts_off = secure_tcp_ts_off(req.saddr, req.daddr)
     req.rcv_wnd, req.rcv_wscale = out.tcp_select_initial_window(
-        out.tcp_space(listener), listener.window_clamp, req.wscale_ok)
+        out.tcp_space(listener), listener.window_clamp, req.wscale_ok, listener.scaling_ratio)
     listener.syn_queue[(req.daddr, req.dport)] = req
     tcp_send_synack(listener, req)
     req.timer = Timer(listener.net.timers, lambda t: tcp_synack_timer(listener, req, t))

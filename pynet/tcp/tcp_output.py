@@ -45,30 +45,39 @@ def tcp_size_goal(sk):
     return mss
 
 
-def tcp_select_initial_window(space, window_clamp, wscale_ok):
+def tcp_select_initial_window(space, window_clamp, wscale_ok, ratio=1.0):
     """Our first window and window-scale shift (RFC 7323 §2.2): the smallest
-    shift that lets the whole receive buffer be advertised."""
+    shift that lets the whole receive buffer be advertised; the window is
+    what the buffer holds at the payload ratio (tcp_win_from_space)."""
     space = min(space, window_clamp)
+    window = int(space * ratio)
     if not wscale_ok:
-        return min(space, 65535), 0
+        return min(window, 65535), 0
     wscale = 0
     while space > (65535 << wscale) and wscale < TCP_MAX_WSCALE:
         wscale += 1
-    return min(space, 65535 << wscale), wscale
+    return min(window, 65535 << wscale), wscale
 
 
 def tcp_space(sk):
-    """Free receive space. sk_rmem_alloc counts payload bytes, not buffer
-    sizes, so the advertised window is exactly what the buffer holds."""
+    """Free receive space, in buffer bytes: sk_rmem_alloc charges each
+    queued skb its truesize (buffer and metadata), as Linux does."""
     return sk.sk_rcvbuf - sk.sk_rmem_alloc
+
+
+def tcp_win_from_space(sk, space):
+    """The payload that `space` buffer bytes hold, at the ratio measured
+    on received segments (Linux's scaling_ratio)."""
+    return int(max(space, 0) * sk.scaling_ratio)
 
 
 def __tcp_select_window(sk):
     mss = sk.rcv_mss
-    free = min(tcp_space(sk), sk.window_clamp, 65535 << sk.rx_opt.rcv_wscale)
+    free = min(tcp_win_from_space(sk, tcp_space(sk)), sk.window_clamp,
+               65535 << sk.rx_opt.rcv_wscale)
     # receiver silly window avoidance (RFC 9293 §3.8.6.2.2): no window
     # smaller than min(MSS, half the buffer)
-    if free < min(mss, sk.sk_rcvbuf // 2):
+    if free < min(mss, tcp_win_from_space(sk, sk.sk_rcvbuf) // 2):
         return 0
     shift = sk.rx_opt.rcv_wscale
     if shift:
@@ -203,7 +212,7 @@ def tcp_connect_init(sk):
         sk.advmss = min(sk.advmss, sk.rx_opt.user_mss)
     sk.rcv_mss = min(sk.advmss, sk.mss_cache)
     sk.rcv_wnd, sk.rx_opt.rcv_wscale = tcp_select_initial_window(
-        tcp_space(sk), sk.window_clamp, sk.wscale_enabled)
+        tcp_space(sk), sk.window_clamp, sk.wscale_enabled, sk.scaling_ratio)
     sk.rcv_wup = 0
     sk.rcv_nxt = 0
     sk.copied_seq = 0
