@@ -9,6 +9,7 @@ import bisect
 import errno
 
 from pynet.skbuff import SKB
+from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
 from pynet.tcp.tcp_recovery import tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_mark_lost
 from pynet.tcp.tcp import (
@@ -844,6 +845,8 @@ def tcp_rcv_synsent_state_process(sk, skb):
         tcp_set_state(sk, _S.ESTABLISHED)
         tcp_init_transfer(sk)
         sk.sk_state_change(sk)
+        if (sk.syn_fastopen or sk.syn_data) and fastopen.tcp_rcv_fastopen_synack(sk, skb):
+            return False                   # the resent SYN data carries the ACK
         out.tcp_send_ack(sk)
         return False
     # simultaneous open: both SYNs crossed (RFC 9293 §3.5 figure 8)
