@@ -56,6 +56,11 @@ def _enoprotoopt():
     return OSError(errno.ENOPROTOOPT, "Protocol not available")
 
 
+def _eopnotsupp():
+    """getsockopt at a level the protocol does not have (ip_getsockopt)."""
+    return OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+
 def _set_buf(value, limit, floor):
     """SO_RCVBUF / SO_SNDBUF: capped at the sysctl, doubled for overhead (sock_setsockopt)."""
     return max(min(max(opt_int(value), 0), limit) * 2, floor)
@@ -421,7 +426,7 @@ class InetStreamOps:
             return ip_getsockopt(sk, option)
         if level == SOL_TCP:
             return tcp_getsockopt(sk, option)
-        raise _enoprotoopt()
+        raise _eopnotsupp()
 
 
 class InetDgramOps:
@@ -527,6 +532,8 @@ class InetDgramOps:
             return sock_getsockopt(sk, option)
         if level == SOL_IP and option in (_socket.IP_TTL, _socket.IP_TOS):
             return ip_getsockopt(sk, option)
+        if level != SOL_IP:
+            raise _eopnotsupp()
         return sk.getsockopt(level, option)
 
 

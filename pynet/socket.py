@@ -115,7 +115,7 @@ class socket:
             self._runner.dirty.add(self)
 
     def _update_pollfd(self):
-        if self._pollfd is not None and not self._closed:
+        if self._pollfd is not None and self._sk is not None:
             self._pollfd.set(*self._ops.poll(self._sk))
 
     # -- attributes ----------------------------------------------------------------
@@ -147,9 +147,9 @@ class socket:
 
     def fileno(self):
         """A real descriptor, readable/writable exactly when this socket is (-1 once closed)."""
-        if self._closed:
-            return -1
         with self._lock:
+            if self._sk is None:
+                return -1
             if self._pollfd is None:
                 self._pollfd = PollFd()
                 self._update_pollfd()
@@ -200,10 +200,10 @@ class socket:
                 self._cond.wait(left)
 
     def _readable(self):
-        return self._closed or self._ops.poll(self._sk)[0]
+        return self._sk is None or self._ops.poll(self._sk)[0]
 
     def _writable(self):
-        return self._closed or self._ops.poll(self._sk)[1]
+        return self._sk is None or self._ops.poll(self._sk)[1]
 
     def _call(self, op, ready, nonblock=False):
         """Run op() under the lock; while it would block, wait for ready().
@@ -236,7 +236,7 @@ class socket:
         self._runner.kick()
 
     def _check_closed(self):
-        if self._closed:
+        if self._sk is None:        # close() with makefile()s open keeps the socket going
             raise _oserror(errno.EBADF)
 
     # -- addresses ----------------------------------------------------------------------------
@@ -258,14 +258,14 @@ class socket:
         return resolve(host), port
 
     def getsockname(self):
-        self._check_closed()
         with self._lock:
+            self._check_closed()
             addr, port = self._ops.getname(self._sk, False)
         return ip_ntoa(addr), port
 
     def getpeername(self):
-        self._check_closed()
         with self._lock:
+            self._check_closed()
             try:
                 addr, port = self._ops.getname(self._sk, True)
             except OSError as exc:
