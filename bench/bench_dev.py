@@ -1,6 +1,6 @@
 """Device throughput against the kernel in a namespace (needs root).
 
-    python -m pytest bench/bench_dev.py --benchmark-enable
+    python -m pytest bench -k bench_dev --benchmark-enable
 
 - TAP, 1,514-byte UDP frames to a kernel socket: pynet's driver (one
   dev_queue_xmit per frame, and one ndo_xmit_batch call per 64 frames)

@@ -1,21 +1,14 @@
 """Benchmarks: `python -m pytest bench --benchmark-enable`.
 
-Collects bench_*.py, lets them import the oracle from tests/, and after the
+bench_*.py are collected (python_files in pyproject.toml); this lets them import the oracle from tests/, and after the
 run prints the ratios issue 2 sets targets for (figures only; nothing here
 asserts a duration).
 """
 import os
 import sys
 
-import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests"))
-
-
-def pytest_collect_file(file_path, parent):
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
 
 
 def _median(benchmarks, name):

@@ -23,7 +23,7 @@ from pynet.sock import Sock
 from pynet.wire import WireError
 from pynet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED,
                              ICMP_HLEN, ICMP_TIME_EXCEEDED, IcmpPacket)
-from pynet.wire.ipv4 import IPPROTO_ICMP, IP_OFFSET, Ipv4Packet
+from pynet.wire.ipv4 import IPPROTO_ICMP, IP_OFFSET, Ipv4Packet, ip_aton
 
 ICMP_PARAMETERPROB = 12
 ICMP_SOURCE_QUENCH = 4
@@ -282,7 +282,6 @@ class PingSocket(Sock):
     def __init__(self, net, daddr, ident=None, payload=b"pynet-ping".ljust(56, b"."),
                  max_replies=65536):
         super().__init__(net, IPPROTO_ICMP, 2)
-        from pynet.wire.ipv4 import ip_aton
         self.daddr = ip_aton(daddr) if isinstance(daddr, str) else daddr
         table = net.icmp.ping_socks
         if ident is None:

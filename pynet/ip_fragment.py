@@ -20,8 +20,10 @@ import bisect
 
 from pynet import skbtrace
 from pynet.checksum import ip_fast_csum
+from pynet.icmp import icmp_send
 from pynet.skbuff import SKB
 from pynet.timer import Timer
+from pynet.wire.icmp import ICMP_EXC_FRAGTIME, ICMP_TIME_EXCEEDED
 from pynet.wire.ipv4 import IP_DF, IP_MF, IP_OFFSET, IPV4_MAX_LEN
 
 INET_FRAG_FIRST_IN = 0x1
@@ -82,8 +84,6 @@ class IpFrags:
         header = q.header
         self.kill(q)
         if first is not None:
-            from pynet.icmp import icmp_send
-            from pynet.wire.icmp import ICMP_EXC_FRAGTIME, ICMP_TIME_EXCEEDED
             first.push_data(header)
             first.reset_network_header()
             icmp_send(self.net, first, ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME)

@@ -9,9 +9,11 @@ Every drop is counted in the stack's Ip MIB with the counter Linux uses.
 """
 from pynet import skbtrace
 from pynet.checksum import ip_fast_csum
+from pynet.icmp import icmp_send
 from pynet.ip_fragment import ip_defrag
 from pynet.route import RTN_BROADCAST
 from pynet.skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE
+from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_PROT_UNREACH
 from pynet.wire.ipv4 import IP_MF, IP_OFFSET, IPV4_HLEN
 
 PACKET_HOST = 0
@@ -105,6 +107,4 @@ def ip_local_deliver_finish(net, skb):
         return
     net.mib.ip.inc("InUnknownProtos")
     if skb.dst.type != RTN_BROADCAST:
-        from pynet.icmp import icmp_send
-        from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_PROT_UNREACH
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH)

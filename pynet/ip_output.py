@@ -19,10 +19,13 @@ drop from success without exceptions on its transmit path.
 import errno
 
 from pynet import skbtrace
+from pynet.checksum import skb_checksum_help
+from pynet.gso import ip_fragment_skb, skb_gso_segment
 from pynet.neighbour import neigh_output
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
 from pynet.sock import IP_PMTUDISC_DONT, __sk_dst_check, sk_setup_caps
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_IP
+from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pynet.wire.ipv4 import IP_DF, Ipv4Packet, ipv4_hdr_push
 
 IPDEFTTL = 64            # net.ipv4.ip_default_ttl
@@ -178,7 +181,6 @@ def ip_finish_output_gso(net, sk, skb, mtu):
         skbtrace.hook("ip_finish_output_gso", skb)
     if _gso_network_seglen(skb) <= mtu:
         return ip_finish_output2(net, sk, skb)
-    from pynet.gso import skb_gso_segment
     ret = 0
     for seg in skb_gso_segment(skb):
         seg.sk, seg.dst, seg.dev, seg.protocol = sk, skb.dst, skb.dev, ETH_P_IP
@@ -199,13 +201,10 @@ def ip_fragment(net, sk, skb, mtu, output):
     if Ipv4Packet.unchecked(skb.data).frag_off & IP_DF:
         net.mib.ip.inc("FragFails")
         from pynet.icmp import icmp_local_error
-        from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
         icmp_local_error(net, skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
         return -errno.EMSGSIZE
     if skb.ip_summed == CHECKSUM_PARTIAL:
-        from pynet.checksum import skb_checksum_help
         skb_checksum_help(skb)
-    from pynet.gso import ip_fragment_skb
     try:
         frags = ip_fragment_skb(skb, mtu)
     except ValueError:

@@ -18,6 +18,7 @@ import dataclasses
 from pynet import skbtrace
 from pynet.skbuff import SKBQueue
 from pynet.timer import Timer
+from pynet.wire.ipv4 import ip_ntoa
 
 NUD_NONE = 0x00
 NUD_INCOMPLETE = 0x01
@@ -86,7 +87,6 @@ class Neighbour:
         return NUD_NAMES.get(self.nud_state, hex(self.nud_state))
 
     def __repr__(self):
-        from pynet.wire.ipv4 import ip_ntoa
         ha = self.ha.hex(":") if self.ha else "-"
         return f"<Neighbour {ip_ntoa(self.primary_key)} dev {self.dev.name} lladdr {ha} {self.state_name}>"
 
@@ -368,9 +368,12 @@ def neigh_update(n, lladdr, new, flags, now):
         n.arp_queue.purge()
 
 
-def neigh_confirm(n, now):
-    """Upper-layer reachability confirmation (dst_confirm_neigh, RFC 4861 s7.3.1)."""
-    n.confirmed = now
+def dst_confirm_neigh(net, dst):
+    """An upper layer saw forward progress through dst (TCP: new data acked): its
+    next hop is reachable without asking ARP (RFC 1122 s2.3.2.1, RFC 4861 s7.3.1)."""
+    n = net.arp_tbl.entries.get((dst.dev.ifindex, dst.nexthop()))
+    if n is not None:
+        n.confirmed = net.now
 
 
 # -- output functions, swapped by state ---------------------------------------------

@@ -15,6 +15,7 @@ that destination reads, and expires after `mtu_expires` (ip_rt_mtu_expires).
 import errno
 
 from pynet.timer import Timer
+from pynet.wire.ipv4 import ip_ntoa
 
 RTN_UNICAST = 1
 RTN_LOCAL = 2
@@ -54,7 +55,6 @@ class FibRoute:
         self.mtu = mtu              # RTAX_MTU; 0 = the device's
 
     def __repr__(self):
-        from pynet.wire.ipv4 import ip_ntoa
         via = f" via {ip_ntoa(self.gw)}" if self.gw else ""
         return f"<FibRoute {ip_ntoa(self.dst)}/{self.plen}{via} dev {self.dev.name} metric {self.metric}>"
 
@@ -164,7 +164,6 @@ class Rtable:
         return self
 
     def __repr__(self):
-        from pynet.wire.ipv4 import ip_ntoa
         via = f" via {ip_ntoa(self.gw)}" if self.gw else ""
         return (f"<Rtable {ip_ntoa(self.daddr)}{via} dev {self.dev.name if self.dev else None} "
                 f"src {ip_ntoa(self.saddr)} mtu {self.mtu if self.dev else 0}>")

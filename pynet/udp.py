@@ -10,12 +10,14 @@ import errno
 import socket as _socket
 
 from pynet import skbtrace
+from pynet.icmp import icmp_err_convert, icmp_send
 from pynet.ip_output import ip_alloc_skb, ip_build_and_send_pkt
 from pynet.sock import (IP_PMTUDISC_DO, IP_PMTUDISC_DONT, TCP_CLOSE, TCP_ESTABLISHED, Sock,
                         __sk_dst_check, sk_dst_reset, sk_setup_caps)
 from pynet.dev.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 from pynet.route import RTN_BROADCAST, RTN_UNICAST
 from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
+from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH
 from pynet.wire.ipv4 import IPPROTO_UDP, IPV4_HLEN, Ipv4Packet, ip_aton, ip_ntoa
 from pynet.wire.udp import UDP_HLEN, UdpPacket, udp_hdr_push
 
@@ -354,8 +356,6 @@ def udp_rcv(net, skb):
     sk = table.lookup(saddr, sport, daddr, dport, skb.dev)
     if sk is None:
         mib.inc("NoPorts")
-        from pynet.icmp import icmp_send
-        from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_PORT_UNREACH
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
         return
     udp_queue_rcv_skb(net, sk, skb, saddr, sport)
@@ -383,8 +383,6 @@ def udp_err(net, skb, type, code, info):
     of fatal errors (port unreachable -> ECONNREFUSED) or EMSGSIZE when the
     path MTU dropped under a DF-setting socket.
     """
-    from pynet.icmp import icmp_err_convert
-    from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
     data = skb.data
     ihl = (data[0] & 0x0F) * 4
     saddr = int.from_bytes(data[12:16], "big")

@@ -115,10 +115,8 @@ class TcpSock(Sock):
         self.gso_max_size = 0             # 0: MSS-sized skbs; else TSO super-segments
         self.pmtu = 1500                  # path MTU the MSS was computed from (icsk_pmtu_cookie)
         self.nonagle = 0
-        # what our SYN offers (sysctls tcp_sack, tcp_timestamps, tcp_window_scaling).
-        # SACK stays off until SACK recovery exists: a peer that negotiated it
-        # counts on SACK blocks, and without them its recovery stalls.
-        self.sack_enabled = False
+        # what our SYN offers (sysctls tcp_sack, tcp_timestamps, tcp_window_scaling)
+        self.sack_enabled = True
         self.tstamp_enabled = True
         self.wscale_enabled = True
         self.rto_initial = TCP_TIMEOUT_INIT
@@ -162,6 +160,7 @@ class TcpSock(Sock):
         self.out_of_order_queue = []    # sorted by seq
         self.ofo_limit = TCP_OFO_MAX
         self.ofo_drops = 0
+        self.selective_acks = ()        # SACK blocks our ACKs carry (RFC 2018)
 
         # delayed ACK (icsk_ack)
         self.ack_sched = False           # an ACK is owed (ICSK_ACK_SCHED)

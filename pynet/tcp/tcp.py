@@ -31,6 +31,7 @@ TCPHDR_ECE = 0x40
 TCPHDR_CWR = 0x80
 
 # TCP_SKB_CB(skb)->sacked bits: what loss recovery knows of a sent skb
+TCPCB_SACKED_ACKED = 0x01     # the peer holds it (a SACK block), counted in sacked_out
 TCPCB_SACKED_RETRANS = 0x02   # retransmitted and counted in retrans_out
 TCPCB_LOST = 0x04             # marked lost, counted in lost_out
 TCPCB_EVER_RETRANS = 0x80     # ever retransmitted: no RTT sample from it (Karn)
@@ -61,7 +62,7 @@ TCP_KEEPALIVE_PROBES = 9
 TCP_PAWS_24DAYS = 24 * 86400     # RFC 7323 §5.5: ts_recent too old to trust
 TCP_INVALID_RATELIMIT = 0.5      # out-of-window ACKs, challenge ACKs: one per 500 ms
 TCP_REORDERING = 3               # dupthresh, RFC 5681 §3.2
-TCP_OFO_MAX = 256                # out-of-order skbs kept per connection
+TCP_OFO_MAX = 2048               # out-of-order skbs kept per connection (bytes: sk_rcvbuf)
 TCP_GSO_MAX_SIZE = 65535 - 20 - 60   # an IPv4 packet's payload limit, minus TCP header room
 
 # Nagle (tp->nonagle)
@@ -112,7 +113,7 @@ class TcpSkbCb:
 
     __slots__ = ("seq", "end_seq", "ack_seq", "tcp_flags", "window",
                  "mss", "wscale", "sack_ok", "tsval", "tsecr",
-                 "sacked", "tx_time", "first_tx", "pcount",
+                 "sack", "sacked", "tx_time", "first_tx", "pcount",
                  "saddr", "daddr", "sport", "dport")
 
     def __init__(self, seq=0, end_seq=None, tcp_flags=0, ack_seq=0, window=0,
@@ -127,6 +128,7 @@ class TcpSkbCb:
         self.sack_ok = sack_ok
         self.tsval = tsval
         self.tsecr = tsecr
+        self.sack = ()          # a received segment's SACK blocks ((start, end), ...)
         self.sacked = 0
         self.tx_time = None     # last transmission (skb_mstamp)
         self.first_tx = None    # first transmission (for TCP_USER_TIMEOUT)

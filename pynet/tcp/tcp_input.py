@@ -13,7 +13,7 @@ from pynet.tcp.tcp import (
     RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
     TCP_DELACK_MIN, TCP_INVALID_RATELIMIT, TCP_MAX_QUICKACKS, TCP_MAX_WSCALE, TCP_MSS_DEFAULT,
     TCP_PAWS_24DAYS, TCP_RTO_MAX, TCP_RTO_MIN, TCP_TIMEOUT_FALLBACK, TCP_TIMEWAIT_LEN,
-    TCP_INIT_CWND, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
+    TCP_INIT_CWND, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
     TCPHDR_RST, TCPHDR_SYN, TcpState, after, before, between, seq_add,
 )
 
@@ -275,6 +275,8 @@ def tcp_clean_rtx_queue(sk, ack):
         n = tcb.pcount
         acked += n
         sk.packets_out -= n
+        if tcb.sacked & TCPCB_SACKED_ACKED:
+            sk.sacked_out -= n
         if tcb.sacked & TCPCB_SACKED_RETRANS:
             sk.retrans_out -= n
         if tcb.sacked & TCPCB_LOST:
@@ -339,13 +341,103 @@ def tcp_enter_loss(sk):
         sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
     sk.snd_cwnd = 1
     sk.snd_cwnd_cnt = 0
+    sk.lost_out = 0
     for skb in sk.rtx_queue:
-        skb.cb.sacked = (skb.cb.sacked & ~TCPCB_SACKED_RETRANS) | TCPCB_LOST
-    sk.lost_out = sk.packets_out
+        tcb = skb.cb
+        tcb.sacked &= ~TCPCB_SACKED_RETRANS
+        if not tcb.sacked & TCPCB_SACKED_ACKED:   # what the peer SACKed it still holds
+            tcb.sacked |= TCPCB_LOST
+            sk.lost_out += tcb.pcount
     sk.retrans_out = 0
-    sk.sacked_out = 0
+    if not sk.rx_opt.sack_ok:
+        sk.sacked_out = 0
     sk.high_seq = sk.snd_nxt
     tcp_set_ca_state(sk, TCP_CA_Loss)
+
+
+def tcp_sacktag_write_queue(sk, blocks):
+    """Mark what the peer's SACK blocks (RFC 2018) say it holds. TSO skbs
+    are split at block edges so marks cover whole skbs. Blocks below
+    snd_una (D-SACK) or beyond snd_nxt are ignored."""
+    rtx = sk.rtx_queue
+    for start, end in blocks:
+        if not after(end, start) or not after(end, sk.snd_una) or after(end, sk.snd_nxt):
+            continue
+        i = 0
+        while i < len(rtx):
+            skb = rtx[i]
+            tcb = skb.cb
+            if not after(tcb.end_seq, start):
+                i += 1
+                continue
+            if not before(tcb.seq, end):
+                break
+            if tcb.sacked & TCPCB_SACKED_ACKED:
+                i += 1
+                continue
+            if before(tcb.seq, start):                     # block starts inside: split there
+                n = (start - tcb.seq) & 0xFFFFFFFF
+                if n < len(skb):
+                    out.tcp_fragment(sk, rtx, i, skb, n)
+                i += 1
+                continue
+            if after(tcb.end_seq, end):                    # block ends inside: keep the head
+                n = (end - tcb.seq) & 0xFFFFFFFF
+                if not 0 < n < len(skb):
+                    break
+                out.tcp_fragment(sk, rtx, i, skb, n)
+            tcb.sacked |= TCPCB_SACKED_ACKED
+            sk.sacked_out += tcb.pcount
+            if tcb.sacked & TCPCB_LOST:
+                tcb.sacked &= ~TCPCB_LOST
+                sk.lost_out -= tcb.pcount
+            if tcb.sacked & TCPCB_SACKED_RETRANS:
+                tcb.sacked &= ~TCPCB_SACKED_RETRANS
+                sk.retrans_out -= tcb.pcount
+            i += 1
+
+
+def tcp_sack_mark_lost(sk):
+    """RFC 6675 IsLost: a hole with at least dupthresh SACKed segments
+    above it is lost."""
+    above = 0
+    for skb in reversed(sk.rtx_queue):
+        tcb = skb.cb
+        if tcb.sacked & TCPCB_SACKED_ACKED:
+            above += tcb.pcount
+        elif above >= sk.reordering and not tcb.sacked & TCPCB_LOST:
+            tcb.sacked |= TCPCB_LOST
+            sk.lost_out += tcb.pcount
+
+
+def tcp_sack_fastretrans_alert(sk):
+    """Loss recovery with SACK (RFC 6675): enter when dupthresh segments
+    are SACKed, retransmit holes as the pipe (packets_in_flight) allows."""
+    state = sk.ca_state
+    if state in (TCP_CA_Recovery, TCP_CA_Loss):
+        if not before(sk.snd_una, sk.high_seq):
+            if state == TCP_CA_Recovery:
+                sk.snd_cwnd = sk.snd_ssthresh
+            tcp_set_ca_state(sk, TCP_CA_Open)
+            return
+        tcp_sack_mark_lost(sk)
+        return
+    if sk.sacked_out >= sk.reordering and not before(sk.snd_una, sk.high_seq):
+        sk.prior_ssthresh = sk.snd_ssthresh
+        sk.prior_cwnd = sk.snd_cwnd
+        sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
+        sk.snd_cwnd = sk.snd_ssthresh
+        sk.snd_cwnd_cnt = 0
+        sk.high_seq = sk.snd_nxt
+        tcp_set_ca_state(sk, TCP_CA_Recovery)
+        tcp_mark_head_lost(sk)
+        tcp_sack_mark_lost(sk)
+        out.tcp_retransmit_skb(sk, 0, 1)       # the fast retransmit goes whatever the pipe says
+    elif sk.sacked_out:
+        if state == TCP_CA_Open:
+            tcp_set_ca_state(sk, TCP_CA_Disorder)
+    elif state == TCP_CA_Disorder:
+        tcp_set_ca_state(sk, TCP_CA_Open)
 
 
 def tcp_fastretrans_alert(sk, acked, is_dupack):
@@ -417,7 +509,12 @@ def tcp_ack(sk, skb):
                  and prior_packets and not tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN))
     # the ACK that ends recovery does not grow cwnd too (RFC 5681 §3.2 step 6)
     may_raise_cwnd = sk.ca_state < TCP_CA_Recovery
-    if is_dupack or sk.ca_state != TCP_CA_Open:
+    if sk.rx_opt.sack_ok:
+        if tcb.sack:
+            tcp_sacktag_write_queue(sk, tcb.sack)
+        if sk.sacked_out or sk.ca_state != TCP_CA_Open:
+            tcp_sack_fastretrans_alert(sk)
+    elif is_dupack or sk.ca_state != TCP_CA_Open:
         tcp_fastretrans_alert(sk, acked, is_dupack)
     if acked and may_raise_cwnd:
         sk.ca_ops.cong_avoid(sk, ack, acked)
@@ -471,18 +568,40 @@ def tcp_queue_rcv(sk, skb):
 def tcp_ofo_queue(sk):
     """Move what the new in-order data reached from the out-of-order queue."""
     ofo = sk.out_of_order_queue
-    while ofo and not after(ofo[0].cb.seq, sk.rcv_nxt):
-        skb = ofo.pop(0)
+    nxt = sk.rcv_nxt
+    i = 0
+    while i < len(ofo) and not after(ofo[i].cb.seq, nxt):
+        if after(ofo[i].cb.end_seq, nxt):
+            nxt = ofo[i].cb.end_seq
+        i += 1
+    ready = ofo[:i]
+    del ofo[:i]
+    for skb in ready:
         sk.sk_rmem_alloc -= len(skb)
         tcb = skb.cb
-        if not after(tcb.end_seq, sk.rcv_nxt):
-            continue                       # wholly duplicate
+        if not after(tcb.end_seq, sk.rcv_nxt) or sk.sk_shutdown & RCV_SHUTDOWN:
+            continue                       # wholly duplicate, or past the FIN
         skb.pull(min((sk.rcv_nxt - tcb.seq) & 0xFFFFFFFF, len(skb)))
         tcb.seq = sk.rcv_nxt
         tcp_queue_rcv(sk, skb)
-        if sk.sk_shutdown & RCV_SHUTDOWN:
-            ofo.clear()
-            break
+
+
+def tcp_sack_update(sk, newest=None):
+    """The SACK blocks for our ACKs (RFC 2018 §4): the out-of-order queue's
+    contiguous ranges, the one holding the newest segment first."""
+    if not sk.rx_opt.sack_ok:
+        return
+    ranges = []
+    for skb in sk.out_of_order_queue:
+        tcb = skb.cb
+        if ranges and not after(tcb.seq, ranges[-1][1]):
+            if after(tcb.end_seq, ranges[-1][1]):
+                ranges[-1][1] = tcb.end_seq
+        else:
+            ranges.append([tcb.seq, tcb.end_seq])
+    first = [r for r in ranges if newest is not None and between(newest, r[0], r[1])]
+    rest = [r for r in reversed(ranges) if r not in first]
+    sk.selective_acks = tuple((a, b) for a, b in first + rest)[:4]
 
 
 def tcp_data_queue_ofo(sk, skb):
@@ -501,6 +620,7 @@ def tcp_data_queue_ofo(sk, skb):
         return                             # a duplicate of what we hold
     ofo.insert(i, skb)
     sk.sk_rmem_alloc += len(skb)
+    tcp_sack_update(sk, tcb.seq)
 
 
 def tcp_data_queue(sk, skb):
@@ -531,6 +651,7 @@ def tcp_data_queue(sk, skb):
     tcp_queue_rcv(sk, skb)
     if sk.out_of_order_queue:
         tcp_ofo_queue(sk)
+        tcp_sack_update(sk)
         if not sk.out_of_order_queue:
             sk.ack_now = True              # RFC 5681 §4.2: a filled hole is acked at once
     sk.sk_data_ready(sk)                   # tcp_data_ready
@@ -547,7 +668,10 @@ def tcp_fin(sk):
         tcp_set_state(sk, _S.CLOSING)      # simultaneous close
     elif state == _S.FIN_WAIT2:
         tcp_time_wait(sk)
+    for skb in sk.out_of_order_queue:      # nothing after the FIN counts
+        sk.sk_rmem_alloc -= len(skb)
     sk.out_of_order_queue.clear()
+    sk.selective_acks = ()
     sk.sk_state_change(sk)
 
 
@@ -686,12 +810,6 @@ def tcp_rcv_state_process(sk, skb):
         sk.keepalive_timer.mod(sk.tcp_mstamp + TCP_TIMEWAIT_LEN)
         sk.ack_sched = sk.ack_now = True
     if sk.state != _S.CLOSE:
-        out.tcp_data_snd_check(sk)
+        out.tcp_push_pending_frames(sk)
         tcp_ack_snd_check(sk)
     return False
-
-
-def tcp_rcv_established(sk, skb):
-    """The common case, ESTABLISHED. It takes the full path for now; a
-    header-prediction fast path (RFC 9293 §3.10.7 note) is for later."""
-    return tcp_rcv_state_process(sk, skb)

@@ -21,8 +21,8 @@ from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp
     tcp_synack_timer
 from pynet.wire import WireError
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
-from pynet.wire.ipv4 import IPPROTO_TCP, l4_partial_check
-from pynet.wire.tcp import TcpPacket, TcpRepr
+from pynet.wire.ipv4 import IPPROTO_TCP, l4_checksum, l4_partial_check
+from pynet.wire.tcp import TcpPacket, TcpRepr, tcp_hdr_parse, tcp_hdr_push
 
 # RFC 6056 §2.1: the IANA range; Linux's default ip_local_port_range is 32768-60999
 EPHEMERAL_LOW = 32768
@@ -109,38 +109,37 @@ class TcpHashinfo:
 
 
 # -- segments in ------------------------------------------------------------------------
-def tcp_v4_fill_cb(skb, repr_, saddr, daddr):
-    """TCP_SKB_CB from the parsed header (tcp_v4_fill_cb)."""
-    flags = repr_.flags
-    tcb = TcpSkbCb(repr_.seq, None, flags, repr_.ack_seq, repr_.window,
-                   repr_.mss, repr_.wscale, repr_.sack_perm)
-    tcb.end_seq = seq_add(repr_.seq, len(skb) + (1 if flags & TCPHDR_SYN else 0)
-                          + (1 if flags & TCPHDR_FIN else 0))
-    if repr_.timestamp is not None:
-        tcb.tsval, tcb.tsecr = repr_.timestamp
-    tcb.saddr, tcb.daddr, tcb.sport, tcb.dport = saddr, daddr, repr_.source, repr_.dest
-    skb.cb = tcb
-    return tcb
-
-
 def tcp_v4_rcv(hashinfo, skb, now):
     """The IPv4 protocol handler: skb.data at the TCP header, network_header
-    set. Malformed segments are counted and dropped; segments for no socket
-    get a RST (RFC 9293 §3.10.7.1)."""
+    set. The header is read in C (tcp_hdr_parse); only a SYN's options go
+    through TcpRepr. Malformed segments and bad checksums are counted and
+    dropped; segments for no socket get a RST (RFC 9293 §3.10.7.1)."""
     hashinfo.stats["InSegs"] += 1
     nh = skb.network_header
     head = skb.headroom_bytes()
     try:
         saddr = int.from_bytes(head[nh + 12:nh + 16], "big")
         daddr = int.from_bytes(head[nh + 16:nh + 20], "big")
-        packet = TcpPacket(skb.data)
-        verify = skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL)
-        repr_ = TcpRepr.parse(packet, saddr if verify else None, daddr)
-    except (WireError, ValueError):
+        sport, dport, seq, ack_seq, flags, window, doff, plen, ts, sack = tcp_hdr_parse(skb)
+        if skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL) and \
+                l4_checksum(saddr, daddr, IPPROTO_TCP, skb.data):
+            raise WireError("tcp: bad checksum")
+        tcb = TcpSkbCb(seq, seq_add(seq, plen + (flags & TCPHDR_SYN and 1) +
+                                    (flags & TCPHDR_FIN)), flags, ack_seq, window)
+        if flags & TCPHDR_SYN:
+            syn = TcpRepr.parse(TcpPacket(skb.data))
+            tcb.mss, tcb.wscale, tcb.sack_ok = syn.mss, syn.wscale, syn.sack_perm
+            del syn
+    except ValueError:                 # WireError, or an skb shorter than its headers
         hashinfo.stats["InErrs"] += 1
         return
-    skb.pull(packet.header_len)
-    tcp_v4_deliver(hashinfo, skb, tcp_v4_fill_cb(skb, repr_, saddr, daddr), now)
+    if ts is not None:
+        tcb.tsval, tcb.tsecr = ts
+    tcb.sack = sack
+    tcb.saddr, tcb.daddr, tcb.sport, tcb.dport = saddr, daddr, sport, dport
+    skb.pull(doff)
+    skb.cb = tcb
+    tcp_v4_deliver(hashinfo, skb, tcb, now)
 
 
 def tcp_v4_deliver(hashinfo, skb, tcb, now):
@@ -177,7 +176,7 @@ def tcp_v4_send_reset(hashinfo, skb, now):
         seq, ack, flags = 0, tcb.end_seq, TCPHDR_RST | TCPHDR_ACK
     rst = SKB(MAX_TCP_HEADER)
     rst.reserve(MAX_TCP_HEADER)
-    out.tcp_push_header(rst, TcpRepr(tcb.dport, tcb.sport, seq, ack, flags, 0))
+    tcp_hdr_push(rst, tcb.dport, tcb.sport, seq, ack, flags, 0, 0, 0, partial=True)
     hashinfo.stats["OutRsts"] += 1
     hashinfo.send_reply(tcb.daddr, tcb.saddr, tcb.dport, tcb.sport, rst, now)
 
@@ -187,8 +186,7 @@ def tcp_v4_send_check(sk, skb):
     """Leave the checksum to the device or to software GSO
     (CHECKSUM_PARTIAL for every segment, as Linux does; validate_xmit_skb
     finishes it in C where the device cannot): the check field holds the
-    pseudo-header sum."""
-    skb.reset_transport_header()
+    IPv4 pseudo-header sum."""
     skb.set_partial(skb.data_offset, 16)
     check = l4_partial_check(sk.saddr, sk.daddr, IPPROTO_TCP, len(skb))
     skb.data[16:18] = check.to_bytes(2, "big")

@@ -8,15 +8,13 @@ may leave now: congestion window, the peer's window, Nagle and the skb size.
 With TSO an skb holds up to 64 KB and is sent whole as one GSO super-segment,
 so Python's per-packet work is per super-segment, not per MSS.
 """
-import errno
-
 from pynet.skbuff import SKB, SKB_GSO_TCPV4
-from pynet.wire.tcp import TcpRepr
+from pynet.wire.tcp import tcp_hdr_push
 from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import (
-    MAX_TCP_HEADER, SEND_SHUTDOWN, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
-    TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
-    TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
+    MAX_TCP_HEADER, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
+    TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS,
+    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
     seq_add,
 )
 
@@ -98,27 +96,6 @@ def tcp_select_window(sk):
     return new >> shift
 
 
-# -- options and header ------------------------------------------------------------------
-def tcp_syn_options(sk, th):
-    """SYN options; TcpRepr lays them out in Linux's order: MSS,
-    SACK-permitted, timestamps, window scale."""
-    th.mss = sk.advmss
-    th.sack_perm = sk.sack_enabled
-    if sk.tstamp_enabled:
-        th.timestamp = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent if th.flags & TCPHDR_ACK else 0)
-    if sk.wscale_enabled:
-        th.wscale = sk.rx_opt.rcv_wscale
-
-
-def tcp_established_options(sk, th):
-    if sk.rx_opt.tstamp_ok:
-        th.timestamp = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent)
-
-
-def tcp_push_header(skb, th):
-    th.emit(skb.push(th.header_len))
-
-
 # -- the transmit path ------------------------------------------------------------
 def tcp_transmit_skb(sk, skb, clone_it=True):
     """Send one skb: push the header onto a clone (or onto skb itself when
@@ -126,7 +103,9 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
 
     The retransmit queue keeps the original; header_release() promises it
     will never look at its header area, so the clone may push its header
-    into the shared headroom.
+    into the shared headroom. The header is laid out in C (tcp_hdr_push,
+    options in Linux's order: MSS, SACK-permitted, timestamps, window
+    scale); af_ops.send_check then writes the family's pseudo-header sum.
     """
     tcb = skb.cb
     now = sk.tcp_mstamp
@@ -139,13 +118,23 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
     else:
         skb_out = skb
     flags = tcb.tcp_flags
-    th = TcpRepr(sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0, flags, 0)
+    ts = None
+    sack = ()
     if flags & TCPHDR_SYN:
-        tcp_syn_options(sk, th)
-        th.window = min(sk.rcv_wnd, 65535)   # RFC 7323 §2.2: a SYN's window is never scaled
+        if sk.tstamp_enabled:
+            ts = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent if flags & TCPHDR_ACK else 0)
+        mss, sack_perm = sk.advmss, sk.sack_enabled
+        wscale = sk.rx_opt.rcv_wscale if sk.wscale_enabled else -1
+        window = min(sk.rcv_wnd, 65535)   # RFC 7323 §2.2: a SYN's window is never scaled
     else:
-        tcp_established_options(sk, th)
-        th.window = tcp_select_window(sk)
+        if sk.rx_opt.tstamp_ok:
+            ts = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent)
+        mss, sack_perm, wscale = 0, False, -1
+        window = tcp_select_window(sk)
+        if sk.selective_acks:
+            sack = sk.selective_acks[:3 if ts else 4]      # what fits in 40 bytes
+    if not flags & TCPHDR_ACK:
+        sack = ()
     if flags & TCPHDR_ACK:
         tcp_event_ack_sent(sk)
     if len(skb_out):
@@ -154,7 +143,9 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         skb_out.gso_size = sk.mss_cache
         skb_out.gso_segs = tcb.pcount
         skb_out.gso_type = SKB_GSO_TCPV4
-    tcp_push_header(skb_out, th)
+    tcp_hdr_push(skb_out, sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0,
+                 flags, window, 0, 0, ts=ts, sack=sack, mss=mss, wscale=wscale,
+                 sack_perm=sack_perm, partial=True)
     skb_out.cb = None
     skb_out.sk = sk
     sk.stats["OutSegs"] += tcb.pcount
@@ -245,17 +236,17 @@ def tcp_connect(sk):
 
 
 def tcp_make_synack(listener, req):
-    """The SYN-ACK for a request sock (RFC 9293 §3.10.7.2)."""
+    """The SYN-ACK for a request sock (RFC 9293 §3.10.7.2); its sender
+    (TcpHashinfo.send_reply) writes the pseudo-header sum."""
     skb = SKB(MAX_TCP_HEADER)
     skb.reserve(MAX_TCP_HEADER)
-    th = TcpRepr(req.sport, req.dport, req.snt_isn, seq_add(req.rcv_isn, 1),
-                 TCPHDR_SYN | TCPHDR_ACK, min(req.rcv_wnd, 65535), mss=listener.advmss,
-                 sack_perm=req.sack_ok)
+    ts = None
     if req.tstamp_ok:
-        th.timestamp = ((int(listener.tcp_mstamp * 1000) + req.ts_off) & 0xFFFFFFFF, req.ts_recent)
-    if req.wscale_ok:
-        th.wscale = req.rcv_wscale
-    tcp_push_header(skb, th)
+        ts = ((int(listener.tcp_mstamp * 1000) + req.ts_off) & 0xFFFFFFFF, req.ts_recent)
+    tcp_hdr_push(skb, req.sport, req.dport, req.snt_isn, seq_add(req.rcv_isn, 1),
+                 TCPHDR_SYN | TCPHDR_ACK, min(req.rcv_wnd, 65535), 0, 0, ts=ts,
+                 mss=listener.advmss, wscale=req.rcv_wscale if req.wscale_ok else -1,
+                 sack_perm=req.sack_ok, partial=True)
     return skb
 
 
@@ -373,6 +364,8 @@ def tcp_fragment(sk, queue, index, skb, length):
             sk.lost_out += diff
         if tcb.sacked & TCPCB_SACKED_RETRANS:
             sk.retrans_out += diff
+        if tcb.sacked & TCPCB_SACKED_ACKED:
+            sk.sacked_out += diff
     sk.sk_wmem_queued += rest.truesize
     queue.insert(index + 1, rest)
     return rest
@@ -427,10 +420,6 @@ def tcp_write_xmit(sk, mss, nonagle, push_one=False):
     return not sk.packets_out and bool(wq)
 
 
-def tcp_data_snd_check(sk):
-    tcp_push_pending_frames(sk)
-
-
 def tcp_send_fin(sk):
     """Queue our FIN behind any unsent data (RFC 9293 §3.10.4 CLOSE)."""
     wq = sk.write_queue
@@ -476,7 +465,7 @@ def tcp_xmit_retransmit_queue(sk):
         if quota <= 0:
             break
         sacked = rtx[i].cb.sacked
-        if sacked & TCPCB_LOST and not sacked & TCPCB_SACKED_RETRANS:
+        if sacked & TCPCB_LOST and not sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
             tcp_retransmit_skb(sk, i, quota)
         i += 1
 

@@ -38,7 +38,15 @@ UDP_CLIENT = textwrap.dedent("""
         s.sendto(data, (sys.argv[1], int(sys.argv[2])))
         back, _ = s.recvfrom(65535)
         assert hashlib.sha256(back).digest() == hashlib.sha256(data).digest(), size
-    print("ok", flush=True)
+    t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t.settimeout(3)
+    t.connect((sys.argv[1], 9999))          # no pynet socket there: port unreachable
+    t.send(b"x")
+    try:
+        t.recv(10)
+        print("no error", flush=True)
+    except ConnectionRefusedError:
+        print("ok", flush=True)
 """)
 
 
@@ -109,6 +117,13 @@ def test_udp_echo_both_ways_with_60k_datagrams(kind, offload):
             back, addr = sock.recvfrom(65535)
             assert addr == (peer.kernel_addr, 7)
             assert hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
+        # a connected socket hears the kernel's port unreachable as ECONNREFUSED
+        refused = stack.udp_socket()
+        refused.connect((peer.kernel_addr, 9999))
+        refused.send(b"x")
+        assert stack.run_until(refused.readable, timeout=2)
+        with pytest.raises(ConnectionRefusedError):
+            refused.recv(10)
         # and the kernel as the client of a pynet echo server
         echo = stack.udp_socket()
         echo.bind(("", 7))
@@ -178,8 +193,9 @@ def test_neighbour_states_against_the_kernel(kind):
         assert e.value.errno == errno.EHOSTUNREACH
 
 
-def test_first_datagram_trace_shows_the_path_and_the_arp_exchange():
-    with kernel_peer("tap") as peer:
+@KINDS
+def test_first_datagram_trace_shows_the_path_and_the_arp_exchange(kind):
+    with kernel_peer(kind) as peer:
         stack = make_stack(peer)
         server = start(peer.ns, UDP_ECHO, 7)
         wait_ready(stack, server)
@@ -210,8 +226,9 @@ def _sysctl(path, value):
         f.write(value)
 
 
-def test_routing_via_a_kernel_router_with_a_1280_link():
-    with kernel_peer("tap") as peer:
+@KINDS
+def test_routing_via_a_kernel_router_with_a_1280_link(kind):
+    with kernel_peer(kind) as peer:
         router = peer.ns
         with NetNamespace() as far:
             inner, outer = unique_name(), unique_name()

@@ -5,6 +5,7 @@ from ipkit import A_ADDR, B_ADDR, Pair, fast_nud
 
 from pynet.neighbour import (NUD_DELAY, NUD_FAILED, NUD_INCOMPLETE, NUD_NOARP, NUD_PROBE,
                              NUD_REACHABLE, NUD_STALE)
+from pynet.neighbour import dst_confirm_neigh
 from pynet.skbtrace import Tracer
 from pynet.wire import ArpPacket, ArpRepr, EthernetPacket
 from pynet.wire.arp import ARPOP_REPLY, ARPOP_REQUEST
@@ -199,3 +200,20 @@ def test_table_is_bounded_and_gc_removes_failed_entries():
     assert tbl.stats["forced_gc_runs"] > 0
     p.run(2.0)                              # all failed: periodic GC clears them
     assert len(tbl) < 4 + 1
+
+
+def test_upper_layer_confirmation_keeps_the_entry_reachable():
+    p = Pair(neigh_parms=fast_nud())
+    p.b.udp_socket().bind(("", 9))
+    sock = p.a.udp_socket()
+    sock.connect((B_ADDR, 9))
+    sock.send(b"x")
+    p.run(0.005)
+    n = p.neigh_a()
+    frames = capture(p.da)
+    for _ in range(10):                    # 1 s: several reachable_times
+        dst_confirm_neigh(p.a, sock.sk_dst_cache)
+        sock.send(b"y")
+        p.run(0.1)
+        assert n.nud_state == NUD_REACHABLE
+    assert not [f for f in frames if arp_of(f)]        # never asked again

@@ -158,7 +158,7 @@ def link(a, b, now, drop=lambda seg: False, rounds=100000):
 
 
 def client(a, peer_iss=5000, rtt=0.1, peer_win=65535, peer_wscale=0, ts=True, dport=80,
-           t0=0.0, **attrs):
+           t0=0.0, sack_perm=False, **attrs):
     """A socket on `a` connected to a scripted peer: returns (sk, peer) where
     peer(flags, seq_off, ack_off, ...) builds the peer's next segment with
     sequence numbers relative to both ISNs."""
@@ -166,7 +166,7 @@ def client(a, peer_iss=5000, rtt=0.1, peer_win=65535, peer_wscale=0, ts=True, dp
     sk = a.sock(**attrs)
     tcp_v4_connect(sk, B_IP, dport, t0)
     syn, = a.take()
-    opts = {"mss": 1460, "wscale": peer_wscale}
+    opts = {"mss": 1460, "wscale": peer_wscale, "sack_perm": sack_perm}
     if ts:
         opts["timestamp"] = (1000, syn.th.timestamp[0])
 

@@ -134,6 +134,7 @@ def test_out_of_order_queue_is_bounded_and_gap_fill_acks_at_once():
     ack, = a.take()
     assert ack.ack == peer.iss + 1 + 500            # holes 6 and 7 were dropped
     assert tcp_recvmsg(sk, 1000, 1.1) == b"".join(bytes([i]) * 100 for i in range(1, 6))
+    assert sk.sk_rmem_alloc == 0 and not sk.out_of_order_queue
 
 
 def test_paws_drops_old_timestamp():
@@ -265,3 +266,48 @@ def test_transfer_over_lossy_link_sha256(gso, loss):
     assert c.state == TcpState.FIN_WAIT2 and s.state == TcpState.CLOSE_WAIT
     if loss:
         assert c.stats["RetransSegs"] > 0
+
+
+def test_sack_blocks_in_our_acks_newest_first():
+    a = Host(A_IP)
+    sk, peer = client(a, sack_perm=True)
+    assert sk.rx_opt.sack_ok
+    base = peer.iss + 1
+    a.deliver(peer("A", seq=201, payload=b"c" * 100), 1.0)      # hole at 1..200
+    a.deliver(peer("A", seq=501, payload=b"f" * 100), 1.0)      # hole at 301..500
+    a.deliver(peer("A", seq=301, payload=b"d" * 100), 1.0)      # extends the first block
+    acks = a.take()
+    assert [x.th.sack for x in acks] == [
+        ((base + 200, base + 300),),
+        ((base + 500, base + 600), (base + 200, base + 300)),
+        ((base + 200, base + 400), (base + 500, base + 600)),
+    ]
+    a.deliver(peer("A", seq=1, payload=b"a" * 200), 1.1)        # first hole filled
+    ack, = a.take()
+    assert ack.ack == base + 400 and ack.th.sack == ((base + 500, base + 600),)
+
+
+def test_sack_recovery_retransmits_only_the_holes():
+    a = Host(A_IP)
+    sk, peer = client(a, peer_win=65535, sack_perm=True)
+    sk.nonagle = TCP_NAGLE_OFF
+    tcp_sendmsg(sk, bytes(10 * MSS), 1.0)
+    assert len(a.take()) == 10
+    s = [sk.iss + 1 + i * MSS for i in range(11)]
+
+    def ack(n, t, *blocks):
+        a.deliver(peer("A", ack=s[n] - sk.iss,
+                       sack=tuple((s[x] & 0xFFFFFFFF, s[y] & 0xFFFFFFFF) for x, y in blocks)), t)
+
+    ack(0, 1.1, (1, 2))                             # segment 0 lost, 1 SACKed
+    ack(0, 1.11, (1, 3))
+    assert a.take() == [] and sk.sacked_out == 2
+    ack(0, 1.12, (1, 3), (4, 5))                    # 3 SACKed (segment 3 lost too)
+    rtx, = a.take()                                 # fast retransmit of 0 only
+    assert rtx.seq == s[0] and sk.in_recovery() and sk.snd_cwnd == 5
+    ack(0, 1.13, (1, 3), (4, 7))                    # 3 now has 3 SACKed above: lost, resent
+    assert [x.seq for x in a.take()] == [s[3]]
+    ack(3, 1.2, (4, 7))                             # partial ACK up to the second hole
+    assert a.take() == [] and sk.in_recovery()
+    ack(10, 1.3)
+    assert not sk.in_recovery() and sk.packets_out == 0 and sk.sacked_out == 0

@@ -1,7 +1,7 @@
 """Opening and refusing connections, segment by segment (RFC 9293 §3.5)."""
 import errno
 
-from tcpkit import A_IP, B_IP, Host, Seg, client, link
+from tcpkit import A_IP, B_IP, Host, Seg, link
 from pynet.tcp.tcp import TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect
 from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg
@@ -17,7 +17,7 @@ def test_active_open_exact_segments():
     # SYN options (Linux's order is TcpRepr's): MSS from the MTU, timestamps, window
     # scale for a 6 MB buffer; the SYN's window is min(rcv_wnd, 65535), unscaled
     assert syn.th.mss == 1460 and syn.th.wscale == 7 and syn.th.timestamp[1] == 0
-    assert not syn.th.sack_perm and syn.win == 65535
+    assert syn.th.sack_perm and syn.win == 65535
     assert sk.state == TcpState.SYN_SENT and sk.sk_wmem_queued > 0 and len(sk.rtx_queue) == 1
     a.run(0.999)
     assert a.take() == []                              # nothing before the RTO
@@ -147,3 +147,25 @@ def test_established_pair_over_link_and_graceful_close():
     assert a.take() == [] and c.state == TcpState.TIME_WAIT
     a.run(60.2)
     assert c.state == TcpState.CLOSE and not a.hashinfo.ehash
+
+
+def test_malformed_segments_are_counted_and_dropped():
+    from tcpkit import frame
+    from pynet.tcp.tcp_ipv4 import tcp_v4_rcv
+    from pynet.skbuff import SKB
+    a = Host(A_IP)
+    ls = a.sock()
+    inet_listen(ls, a.hashinfo, A_IP, 80, 4)
+    seg = Seg("S", 100, 0, 8192, mss=1460)
+    good = frame(seg.saddr, seg.daddr, seg.th).tobytes()
+    bad_sum = bytearray(good)
+    bad_sum[4] ^= 0xFF                                  # seq changed, checksum not
+    for payload in (bytes(bad_sum), good[:12], good[:20] + b"\x02\x09"):
+        skb = SKB.from_bytes(bytes(12) + B_IP.to_bytes(4, "big") + A_IP.to_bytes(4, "big")
+                             + payload)
+        skb.network_header = 0
+        skb.pull(20)
+        tcp_v4_rcv(a.hashinfo, skb, 1.0)
+    assert a.hashinfo.stats["InErrs"] == 3 and a.take() == [] and not ls.syn_queue
+    a.deliver(seg, 1.0)
+    assert [s.flags for s in a.take()] == ["SA"]

@@ -8,6 +8,7 @@ import pytest
 from pynet.dev.fault import FaultInjector
 from pynet.dev.pipe import pipe_pair
 from pynet.stack import Stack
+from pynet.tcp.cong import tcp_set_congestion_control
 from pynet.tcp.tcp import TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect, tcp_v4_init_sock
 from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg
@@ -27,13 +28,14 @@ def two_stacks(wrap=lambda dev: dev):
     return a, b
 
 
-def transfer(a, b, nbytes, seed=3, limit=60.0):
+def transfer(a, b, nbytes, seed=3, limit=60.0, cc="reno"):
     """Connect a -> b, send nbytes of random data, close; returns what b read."""
     data = random.Random(seed).randbytes(nbytes)
     now = 0.0
     ls = tcp_v4_init_sock(b)
     inet_listen(ls, ls.hashinfo, 0, 80, 8)
     c = tcp_v4_init_sock(a)
+    tcp_set_congestion_control(c, cc)
     tcp_v4_connect(c, ip_aton(B), 80, now)
     s, sent, got = None, 0, []
     while now < limit:
@@ -67,10 +69,10 @@ def test_two_stacks_transfer_sha256():
     assert s.state == TcpState.CLOSE_WAIT
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_two_stacks_with_loss_reorder_duplicates(seed):
+@pytest.mark.parametrize("seed,cc", [(1, "reno"), (2, "reno"), (3, "cubic")])
+def test_two_stacks_with_loss_reorder_duplicates(seed, cc):
     a, b = two_stacks(lambda d: FaultInjector(d, seed=seed, drop=0.02, duplicate=0.01,
                                               reorder=0.02))
-    data, got, c, s = transfer(a, b, 1 << 20)
+    data, got, c, s = transfer(a, b, 1 << 20, cc=cc)
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     assert c.stats["RetransSegs"] > 0

@@ -49,5 +49,14 @@ def tcp_ca_find(name):
 
 
 def default_ca_ops():
-    from pynet.tcp.cong import reno  # noqa: F401  -- registers itself
     return tcp_ca_find("reno")
+
+
+def tcp_set_congestion_control(sk, name):
+    """TCP_CONGESTION: switch the socket's algorithm by name."""
+    sk.ca_ops = tcp_ca_find(name)
+    sk.ca_priv = None
+    sk.ca_ops.init(sk)
+
+
+from pynet.tcp.cong import cubic, reno  # noqa: E402,F401  -- the modules register themselves

@@ -1,6 +1,5 @@
-"""The `pynet` command."""
-import argparse
-import sys
+"""`pynet demo`: show pynet working. Until the socket API lands (issue 7)
+this is the compiled core at work; then two stacks and an HTTP GET."""
 
 
 def cmd_demo(args):
@@ -22,18 +21,6 @@ def cmd_demo(args):
     return 0
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="pynet", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="show pynet working")
-    demo.set_defaults(func=cmd_demo)
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def add_parser(sub):
+    p = sub.add_parser("demo", help="show pynet working")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,318 @@
+"""pynet's TCP against the Linux kernel in a namespace, over a TAP, on real
+time: data both ways with sha256 equal at both ends, TSO on and off, loss
+and reordering from pynet's fault injector, and the options the kernel
+agreed to (its tcp_info and `ss -ti`)."""
+import hashlib
+import random
+import select
+import socket
+import time
+
+import pytest
+
+from pynet.dev.fault import FaultInjector
+from pynet.netns import kernel_peer
+from pynet.stack import Stack
+from pynet.tcp.tcp import TcpState
+from pynet.tcp.tcp_ipv4 import tcp_v4_connect, tcp_v4_init_sock
+from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg
+from pynet.wire.ipv4 import ip_aton
+
+pytestmark = pytest.mark.priv
+NBYTES = 8 << 20
+TCPI_OPT_TIMESTAMPS = 1
+TCPI_OPT_WSCALE = 4
+OFFLOAD = pytest.mark.parametrize("offload", [False, True], ids=["no-tso", "tso"])
+
+
+def pynet_on(peer, **faults):
+    """A stack on the TAP (through a seeded fault injector if faults are given)."""
+    dev = FaultInjector(peer.dev, seed=11, **faults) if faults else peer.dev
+    stack = Stack(seed=1)
+    stack.add_device(dev)
+    stack.add_address(dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
+    return stack, dev
+
+
+def loop(stack, dev, ksocks, step, limit=60.0):
+    """Poll the stack on real time, calling step(now) each round, until it
+    returns True; wait on the TAP and the kernel sockets in between."""
+    deadline = time.monotonic() + limit
+    while True:
+        now = time.monotonic()
+        assert now < deadline, "transfer stalled"
+        stack.poll(now)
+        if step(now):
+            return
+        nt = stack.next_timer()
+        timeout = 0.005 if nt is None else min(0.005, max(0.0, nt - now))
+        select.select([dev] + [s for s in ksocks if s is not None], [], [], timeout)
+
+
+class Sink:
+    """Reads a stream until EOF, keeping only its length and sha256."""
+
+    def __init__(self, recv):
+        self.recv = recv
+        self.sha = hashlib.sha256()
+        self.n = 0
+
+    def drain(self):
+        """Read what is there; True at EOF."""
+        while True:
+            try:
+                d = self.recv()
+            except BlockingIOError:
+                return False
+            if not d:
+                return True
+            self.sha.update(d)
+            self.n += len(d)
+
+
+def pynet_to_kernel(peer, data, on_half=None, **faults):
+    """pynet connects to a kernel listener, sends data, closes; returns the
+    kernel side's Sink and pynet's socket. on_half(conn) runs mid-transfer."""
+    stack, dev = pynet_on(peer, **faults)
+    srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+    with srv:
+        srv.bind((peer.kernel_addr, 0))
+        srv.listen()
+        srv.setblocking(False)
+        c = tcp_v4_init_sock(stack)
+        tcp_v4_connect(c, ip_aton(peer.kernel_addr), srv.getsockname()[1], time.monotonic())
+        st = {"conn": None, "sent": 0, "sink": None}
+
+        def step(now):
+            if st["conn"] is None:
+                try:
+                    st["conn"], _ = srv.accept()
+                except BlockingIOError:
+                    pass
+                else:
+                    st["conn"].setblocking(False)
+                    st["sink"] = Sink(lambda: st["conn"].recv(1 << 20))
+            if c.state == TcpState.ESTABLISHED and st["sent"] < len(data):
+                before = st["sent"]
+                st["sent"] += tcp_sendmsg(c, data[before:before + (1 << 20)], now)
+                if on_half and before < len(data) // 2 <= st["sent"]:
+                    on_half(st["conn"])
+                if st["sent"] == len(data):
+                    tcp_close(c, now)
+            return st["sink"] is not None and st["sink"].drain()
+
+        loop(stack, dev, [srv], step)
+        st["conn"].close()
+    return st["sink"], c
+
+
+def kernel_to_pynet(peer, data, **faults):
+    """The kernel connects to a pynet listener, sends data, shuts down;
+    pynet reads to EOF and closes. Returns pynet's Sink and socket."""
+    stack, dev = pynet_on(peer, **faults)
+    ls = tcp_v4_init_sock(stack)
+    inet_listen(ls, ls.hashinfo, 0, 8080, 16)
+    cli = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+    with cli:
+        cli.setblocking(False)
+        cli.connect_ex((peer.pynet_addr(), 8080))
+        st = {"s": None, "sent": 0, "closed": False, "sink": None}
+
+        def step(now):
+            if st["s"] is None:
+                try:
+                    st["s"] = inet_accept(ls)
+                except BlockingIOError:
+                    return False
+                st["sink"] = Sink(lambda: tcp_recvmsg(st["s"], 1 << 22, time.monotonic()))
+            if st["sent"] < len(data):
+                try:
+                    st["sent"] += cli.send(data[st["sent"]:st["sent"] + (1 << 20)])
+                except BlockingIOError:
+                    pass
+            elif not st["closed"]:
+                cli.shutdown(socket.SHUT_WR)
+                st["closed"] = True
+            return st["sink"].drain()
+
+        loop(stack, dev, [cli], step)
+        # our close reaches the kernel as EOF
+        tcp_close(st["s"], time.monotonic())
+        kernel_eof = Sink(lambda: cli.recv(10))
+        loop(stack, dev, [cli], lambda now: kernel_eof.drain(), limit=5)
+    return st["sink"], st["s"]
+
+
+@OFFLOAD
+def test_pynet_client_sends_to_kernel_server(offload):
+    data = random.Random(5).randbytes(NBYTES)
+    seen = {}
+
+    def look(conn):
+        seen["info"] = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        seen["ss"] = peer.ns.run(["ss", "-tin"], capture_output=True, text=True).stdout
+
+    with kernel_peer("tap", offload=offload) as peer:
+        sink, _ = pynet_to_kernel(peer, data, on_half=look)
+    assert sink.n == NBYTES and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
+    # the kernel agreed to timestamps and window scaling (its tcp_info: tcpi_options,
+    # tcpi_snd_wscale = our shift 7), and its MSS is the path's less the TS option
+    options, wscales = seen["info"][5], seen["info"][6]
+    assert options & TCPI_OPT_TIMESTAMPS and options & TCPI_OPT_WSCALE
+    assert wscales & 0x0F == 7
+    assert "wscale:7," in seen["ss"] and "mss:1448" in seen["ss"]
+
+
+@OFFLOAD
+def test_kernel_client_sends_to_pynet_server(offload):
+    data = random.Random(6).randbytes(NBYTES)
+    with kernel_peer("tap", offload=offload) as peer:
+        sink, s = kernel_to_pynet(peer, data)
+    assert sink.n == NBYTES and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert s.sk_rmem_alloc == 0 and not s.out_of_order_queue
+
+
+def test_pynet_sends_through_loss():
+    data = random.Random(7).randbytes(4 << 20)
+    with kernel_peer("tap") as peer:
+        sink, c = pynet_to_kernel(peer, data, drop=0.01)
+    assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert c.stats["RetransSegs"] > 0
+
+
+def test_pynet_receives_through_loss_and_reordering():
+    data = random.Random(8).randbytes(4 << 20)
+    with kernel_peer("tap") as peer:
+        sink, s = kernel_to_pynet(peer, data, drop=0.01, reorder=0.01)
+    assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert s.ofo_drops == 0
+
+
+def test_closed_port_is_refused_and_kernel_rst_resets():
+    import errno
+    with kernel_peer("tap") as peer:
+        stack, dev = pynet_on(peer)
+        c = tcp_v4_init_sock(stack)
+        tcp_v4_connect(c, ip_aton(peer.kernel_addr), 9, time.monotonic())   # nobody listens
+        loop(stack, dev, [], lambda now: c.state == TcpState.CLOSE, limit=5)
+        assert c.sk_err == errno.ECONNREFUSED
+        # a kernel peer that aborts (SO_LINGER 0) resets pynet's connection
+        srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        with srv:
+            srv.bind((peer.kernel_addr, 0))
+            srv.listen()
+            c = tcp_v4_init_sock(stack)
+            tcp_v4_connect(c, ip_aton(peer.kernel_addr), srv.getsockname()[1], time.monotonic())
+            loop(stack, dev, [srv], lambda now: c.state == TcpState.ESTABLISHED, limit=5)
+            conn, _ = srv.accept()
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            conn.close()
+            loop(stack, dev, [srv], lambda now: c.state == TcpState.CLOSE, limit=5)
+        assert c.sk_err == errno.ECONNRESET
+
+
+def test_200_concurrent_then_100_sequential_connections_to_kernel():
+    """The issue's counts: 200 connections of 1 MiB at once, then 100 one
+    after another, each checked by sha256 at the kernel's end."""
+    with kernel_peer("tap", offload=True) as peer:
+        stack, dev = pynet_on(peer)
+        srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        with srv:
+            srv.bind((peer.kernel_addr, 0))
+            srv.listen(1024)
+            srv.setblocking(False)
+            port = srv.getsockname()[1]
+
+            def run(sizes):
+                payloads = [random.Random(n).randbytes(size) for n, size in enumerate(sizes)]
+                clients = []
+                for _ in payloads:
+                    c = tcp_v4_init_sock(stack)
+                    tcp_v4_connect(c, ip_aton(peer.kernel_addr), port, time.monotonic())
+                    clients.append([c, 0])
+                accepted, digests = [], {}
+
+                def step(now):
+                    while True:
+                        try:
+                            k, addr = srv.accept()
+                        except BlockingIOError:
+                            break
+                        k.setblocking(False)
+                        accepted.append((k, addr, Sink(lambda k=k: k.recv(1 << 20))))
+                    for cl, p in zip(clients, payloads):
+                        c, sent = cl
+                        if c.state == TcpState.ESTABLISHED and sent < len(p):
+                            cl[1] += tcp_sendmsg(c, p[sent:], now)
+                            if cl[1] == len(p):
+                                tcp_close(c, now)
+                    for k, addr, sink in accepted:
+                        if addr not in digests and sink.drain():
+                            digests[addr] = sink.sha.hexdigest()
+                            k.close()
+                    return len(digests) == len(payloads)
+
+                loop(stack, dev, [srv], step)
+                return sorted(digests.values()) == sorted(hashlib.sha256(p).hexdigest()
+                                                          for p in payloads)
+
+            assert run([1 << 20] * 200)
+            assert all(run([10_000]) for _ in range(100))
+
+
+def test_abort_timeout_and_peer_killed():
+    """SO_LINGER 0 from pynet resets the kernel's end; an address that never
+    answers fails with ETIMEDOUT after TCP_USER_TIMEOUT; a kernel peer whose
+    process dies mid-transfer resets pynet's connection."""
+    import errno
+    import subprocess
+    import sys
+    with kernel_peer("tap") as peer:
+        stack, dev = pynet_on(peer)
+        srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        with srv:
+            srv.bind((peer.kernel_addr, 0))
+            srv.listen()
+            c = tcp_v4_init_sock(stack)
+            tcp_v4_connect(c, ip_aton(peer.kernel_addr), srv.getsockname()[1], time.monotonic())
+            loop(stack, dev, [srv], lambda now: c.state == TcpState.ESTABLISHED, limit=5)
+            conn, _ = srv.accept()
+            with conn:
+                tcp_close(c, time.monotonic(), linger0=True)
+                loop(stack, dev, [conn], lambda now: select.select([conn], [], [], 0)[0], limit=5)
+                with pytest.raises(ConnectionResetError):
+                    conn.recv(10)
+        # nobody at .77: ARP never resolves, the SYN never leaves
+        c = tcp_v4_init_sock(stack)
+        c.user_timeout = 2.0
+        tcp_v4_connect(c, ip_aton(peer.pynet_addr(77)), 80, time.monotonic())
+        loop(stack, dev, [], lambda now: c.state == TcpState.CLOSE, limit=10)
+        assert c.sk_err == errno.ETIMEDOUT
+        # a kernel server process killed while pynet sends to it
+        script = ("import socket,sys,time\n"
+                  "s=socket.socket(); s.bind((sys.argv[1], 5555)); s.listen()\n"
+                  "print('ready', flush=True); c,_=s.accept(); time.sleep(30)\n")
+        proc = peer.ns.popen([sys.executable, "-c", script, peer.kernel_addr],
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            c = tcp_v4_init_sock(stack)
+            tcp_v4_connect(c, ip_aton(peer.kernel_addr), 5555, time.monotonic())
+            loop(stack, dev, [], lambda now: c.state == TcpState.ESTABLISHED, limit=5)
+            tcp_sendmsg(c, bytes(20_000), time.monotonic())
+            loop(stack, dev, [], lambda now: not c.packets_out and not c.write_queue, limit=5)
+            proc.kill()
+            proc.wait()
+            state = {"sent": 0}
+
+            def keep_sending(now):
+                if c.state == TcpState.CLOSE:
+                    return True
+                state["sent"] += tcp_sendmsg(c, bytes(10_000), now)
+                return False
+            loop(stack, dev, [], keep_sending, limit=10)
+            assert c.sk_err == errno.ECONNRESET
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()

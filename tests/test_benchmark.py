@@ -1,0 +1,93 @@
+"""`pynet bench`: the verification that makes a figure a figure, the JSON
+shape, and a short run of a few items against the kernel in namespaces.
+Nothing here asserts a speed."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pynet import benchmark
+from pynet.benchmark import PATTERN_LEN, DataError, Source, Verifier
+
+KEYS = {"item", "what", "unit", "value", "kernel", "kernel_value", "ratio", "cpu_s_per_gb",
+        "seconds", "nbytes", "verified", "status", "reason", "extra"}
+
+
+def stream(seed, n, chunk=65536):
+    src = Source(seed)
+    out = bytearray()
+    while len(out) < n:
+        c = src.chunk(min(chunk, n - len(out)))
+        out += c
+        src.advance(len(c))
+    return bytes(out)
+
+
+def test_verifier_accepts_the_stream_in_any_chunking():
+    data = stream(7, 3 * PATTERN_LEN + 99)
+    v = Verifier(7)
+    pos = 0
+    for size in [1, 1448, 65536, PATTERN_LEN + 5, 2 * PATTERN_LEN] * 3:
+        v.feed(data[pos:pos + size])
+        pos += size
+    v.feed(data[pos:])
+    assert v.nbytes == len(data)
+
+
+@pytest.mark.parametrize("damage", ["lost", "flipped", "swapped", "duplicated"])
+def test_verifier_rejects_damaged_streams(damage):
+    data = bytearray(stream(3, 10 * 1448))
+    seg = lambda i: slice(i * 1448, (i + 1) * 1448)   # noqa: E731
+    if damage == "lost":
+        del data[seg(4)]
+    elif damage == "flipped":
+        data[5000] ^= 1
+    elif damage == "swapped":
+        a, b = bytes(data[seg(2)]), bytes(data[seg(3)])
+        data[seg(2)], data[seg(3)] = b, a
+    else:
+        data[seg(5)] = data[seg(4)]
+    with pytest.raises(DataError):
+        Verifier(3).feed(bytes(data))
+
+
+def test_pipe_item_json_shape():
+    """Unprivileged: two pynet stacks over the pipe, a verified figure."""
+    res = benchmark.run(0.3, ["pipe-offload"])
+    doc = benchmark.to_json(res, 0.3)
+    assert doc["congestion_control"] == "cubic"
+    (r,) = json.loads(json.dumps(doc))["results"]
+    assert set(r) == KEYS
+    assert r["status"] == "ok" and r["verified"] and r["unit"] == "Gbit/s"
+    assert r["nbytes"] > 0 and r["value"] > 0 and r["cpu_s_per_gb"] > 0
+    # the kernel baseline was not part of this run: no ratio is invented
+    assert r["kernel"] == "kernel-veth" and r["ratio"] is None
+
+
+@pytest.mark.priv
+def test_bench_quick_json_against_the_kernel():
+    items = ["kernel-veth", "tap-tx-offload", "tap-rx-offload", "rr-kernel", "rr-pynet"]
+    out = subprocess.run([sys.executable, "-m", "pynet", "bench", "--seconds", "0.5", "--json",
+                          "-", "--only", *items], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    res = {r["item"]: r for r in doc["results"]}
+    assert list(res) == items
+    for r in res.values():
+        assert set(r) == KEYS
+        assert r["status"] == "ok", r["reason"]
+        assert r["verified"] is True and r["value"] > 0
+    k = res["kernel-veth"]["value"]
+    for name in ("tap-tx-offload", "tap-rx-offload"):
+        r = res[name]
+        assert r["nbytes"] > 0 and r["kernel_value"] == k
+        assert r["ratio"] == pytest.approx(r["value"] / k)
+    assert res["rr-pynet"]["ratio"] == pytest.approx(
+        res["rr-pynet"]["value"] / res["rr-kernel"]["value"])
+    assert res["rr-pynet"]["extra"]["transactions"] > 0
+
+
+def test_unknown_item_is_refused():
+    with pytest.raises(ValueError):
+        benchmark.run(0.1, ["no-such-item"])
