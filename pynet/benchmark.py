@@ -357,8 +357,10 @@ def _port():
 
 # -- pynet's side ------------------------------------------------------------------------------
 def _stack_on(peer):
+    from pynet.gro import NETIF_F_GRO
     from pynet.stack import Stack
     stack = Stack(seed=secrets.randbits(32))
+    peer.dev.features |= NETIF_F_GRO       # as Linux's default
     stack.add_device(peer.dev)
     stack.add_address(peer.dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
     return stack
@@ -498,14 +500,17 @@ def bulk_pynet_rx(kind, offload, seconds):
             raise DataError(f"the kernel sent {res['bytes']} bytes, pynet read {ver.nbytes}")
         s = st["s"]
         return _bulk(None, None, ver.nbytes, st["t1"] - st["t0"], cpu + res["cpu"],
-                     segs_in=s.stats.get("InSegs"))
+                     segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged)
 
 
-def _pipe_stacks(**kw):
+def _pipe_stacks(wrap=lambda dev: dev, **kw):
     from pynet.dev.pipe import pipe_pair
     from pynet.stack import Stack
     from pynet.netns import unique_name
-    da, db = pipe_pair((unique_name(), unique_name()), **kw)
+    from pynet.gro import NETIF_F_GRO
+    da, db = map(wrap, pipe_pair((unique_name(), unique_name()), **kw))
+    da.features |= NETIF_F_GRO
+    db.features |= NETIF_F_GRO
     a, b = Stack(seed=1), Stack(seed=2)
     a.add_device(da)
     b.add_device(db)

@@ -21,6 +21,7 @@ import time
 
 from pynet import skbtrace
 from pynet.arp import ArpOps, arp_rcv, arp_send_gratuitous
+from pynet.gro import NETIF_F_GRO, GroStats, gro_receive
 from pynet.icmp import IcmpState, PingSocket, icmp_link_failure, icmp_rcv
 from pynet.ip_fragment import IpFrags
 from pynet.ip_input import (PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST,
@@ -58,6 +59,7 @@ class Stack:
                           arp_invalid=0)
         self.sysctl_ip_default_ttl = IPDEFTTL
         self.devices = {}
+        self.gro_stats = GroStats()
         self.protocols = {}
         self.fib = Fib(self.timers, output=ip_output, input=ip_local_deliver)
         t1, t2, t3 = neigh_gc_thresh
@@ -159,8 +161,11 @@ class Stack:
         self.now = now
         received = 0
         for dev in list(self.devices.values()):
-            for skb in dev.poll(budget, now):
-                received += 1
+            skbs = dev.poll(budget, now)
+            received += len(skbs)
+            if dev.features & NETIF_F_GRO:      # napi_gro_receive: runs of one flow merged in C
+                skbs = gro_receive(skbs, self.gro_stats)
+            for skb in skbs:
                 self.netif_receive_skb(skb)
         self.timers.run(now)
         for dev in list(self.devices.values()):

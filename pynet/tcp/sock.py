@@ -161,6 +161,7 @@ class TcpSock(Sock):
         self.ofo_limit = TCP_OFO_MAX
         self.ofo_drops = 0
         self.selective_acks = ()        # SACK blocks our ACKs carry (RFC 2018)
+        self.highest_sack = None        # the highest sequence the peer SACKed
 
         # delayed ACK (icsk_ack)
         self.ack_sched = False           # an ACK is owed (ICSK_ACK_SCHED)
@@ -183,7 +184,7 @@ class TcpSock(Sock):
         self.orphan = False              # closed by the user, TCP finishes alone
         self.fin_sent = False
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
-                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0}
+                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0}
 
         # listener
         self.backlog = 0

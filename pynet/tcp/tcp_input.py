@@ -363,6 +363,8 @@ def tcp_sacktag_write_queue(sk, blocks):
     for start, end in blocks:
         if not after(end, start) or not after(end, sk.snd_una) or after(end, sk.snd_nxt):
             continue
+        if sk.highest_sack is None or after(end, sk.highest_sack):
+            sk.highest_sack = end
         i = 0
         while i < len(rtx):
             skb = rtx[i]
@@ -399,15 +401,23 @@ def tcp_sacktag_write_queue(sk, blocks):
 
 def tcp_sack_mark_lost(sk):
     """RFC 6675 IsLost: a hole with at least dupthresh SACKed segments
-    above it is lost."""
+    above it is lost. A retransmission is lost again when data sent after
+    it was SACKed (Linux's tcp_mark_lost_retrans), so it need not wait for
+    the RTO."""
     above = 0
+    highest = sk.highest_sack
     for skb in reversed(sk.rtx_queue):
         tcb = skb.cb
-        if tcb.sacked & TCPCB_SACKED_ACKED:
+        sacked = tcb.sacked
+        if sacked & TCPCB_SACKED_ACKED:
             above += tcb.pcount
-        elif above >= sk.reordering and not tcb.sacked & TCPCB_LOST:
+            continue
+        if above >= sk.reordering and not sacked & TCPCB_LOST:
             tcb.sacked |= TCPCB_LOST
             sk.lost_out += tcb.pcount
+        elif sacked & TCPCB_SACKED_RETRANS and highest is not None and after(highest, tcb.ack_seq):
+            tcb.sacked &= ~TCPCB_SACKED_RETRANS
+            sk.retrans_out -= tcb.pcount
 
 
 def tcp_sack_fastretrans_alert(sk):

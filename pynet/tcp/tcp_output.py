@@ -449,6 +449,7 @@ def tcp_retransmit_skb(sk, index, segs=1):
     if sk.retrans_stamp is None:
         sk.retrans_stamp = tcb.first_tx
     tcp_transmit_skb(sk, skb)
+    tcb.ack_seq = sk.snd_nxt      # as Linux: what was sent before this retransmission
     if not tcb.sacked & TCPCB_SACKED_RETRANS:
         sk.retrans_out += tcb.pcount
     tcb.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS

@@ -32,6 +32,7 @@ def tcp_retransmit_timer(sk):
         return
     if tcp_write_timeout(sk):
         return
+    sk.stats["TCPTimeouts"] += 1
     inp.tcp_enter_loss(sk)
     out.tcp_retransmit_skb(sk, 0, 1)
     sk.backoff += 1

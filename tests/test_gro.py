@@ -1,0 +1,270 @@
+"""GRO (pynet.gro, csrc/gro.c): merged runs carry exactly the bytes the
+segments carried, headers stay valid, and what Linux's tcp_gro_receive
+refuses to merge stays apart. Frames are built here with struct and a
+Python ones'-complement sum, independent of pynet's C."""
+import hashlib
+import random
+import struct
+
+import pytest
+
+from pynet.gro import GroStats, gro_receive
+from pynet.skbuff import CHECKSUM_NONE, CHECKSUM_UNNECESSARY, SKB, SKB_GSO_TCPV4
+
+SRC, DST = bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2])
+MAC = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + b"\x08\x00"
+MSS = 1448
+ACK, PSH, FIN, SYN, URG, CWR = 0x10, 0x08, 0x01, 0x02, 0x20, 0x80
+
+
+def ones_sum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def seg(seq, payload, *, flags=ACK, ack=7, win=500, ts=(100, 200), sport=40000, dport=80,
+        src=SRC, dst=DST, ttl=64, tos=0, ip_opts=b"", bad_csum=False, ident=0):
+    """An Ethernet frame with a TCP/IPv4 segment, checksums complete."""
+    opts = b"\x01\x01\x08\x0a" + struct.pack("!II", *ts) if ts else b""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (20 + len(opts)) // 4 << 4, flags,
+                      win, 0, 0) + opts + payload
+    check = 0xFFFF - ones_sum(src + dst + struct.pack("!HH", 6, len(tcp)) + tcp)
+    if bad_csum:
+        check ^= 0x0100
+    tcp = tcp[:16] + struct.pack("!H", check) + tcp[18:]
+    ihl = 5 + len(ip_opts) // 4
+    ip = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, tos, ihl * 4 + len(tcp), ident, 0x4000, ttl, 6,
+                     0, src, dst) + ip_opts
+    ip = ip[:10] + struct.pack("!H", 0xFFFF - ones_sum(ip)) + ip[12:]
+    return SKB.from_bytes(MAC + ip + tcp, headroom=64)
+
+
+def parse(skb):
+    """(flow, seq, flags, payload) of a frame, checking the IPv4 header and
+    either a valid TCP checksum or CHECKSUM_UNNECESSARY."""
+    b = skb.tobytes()
+    ip = b[14:]
+    ihl = (ip[0] & 15) * 4
+    tot = struct.unpack("!H", ip[2:4])[0]
+    assert tot == len(ip) and ones_sum(ip[:ihl]) == 0xFFFF
+    tcp = ip[ihl:tot]
+    if skb.ip_summed != CHECKSUM_UNNECESSARY:
+        assert ones_sum(ip[12:20] + struct.pack("!HH", 6, len(tcp)) + tcp) == 0xFFFF
+    sport, dport, seq = struct.unpack("!HHI", tcp[:8])
+    doff = (tcp[12] >> 4) * 4
+    return (sport, dport), seq, tcp[13], tcp[doff:]
+
+
+def stream(n, size=MSS, seq0=1000, seed=1, **kw):
+    rnd = random.Random(seed)
+    data = [rnd.randbytes(size) for _ in range(n)]
+    return [seg(seq0 + i * size, d, **kw) for i, d in enumerate(data)], b"".join(data)
+
+
+def reassemble(skbs):
+    """The byte stream per flow, by sequence number, as TCP would see it."""
+    flows = {}
+    for skb in skbs:
+        flow, seq, _, payload = parse(skb)
+        flows.setdefault(flow, []).append((seq, payload))
+    return {f: b"".join(p for _, p in sorted(v)) for f, v in flows.items()}
+
+
+def test_a_run_merges_into_one_gso_skb():
+    skbs, data = stream(40)
+    stats = GroStats()
+    out = gro_receive(list(skbs), stats)
+    # 40 x 1448 B: 45 fit below 65,535 (20 + 32 + 45 * 1448 = 65,212): one skb
+    assert len(out) == 1 and out[0] is skbs[0]
+    m = out[0]
+    assert m.gso_size == MSS and m.gso_segs == 40 and m.gso_type == SKB_GSO_TCPV4
+    assert m.ip_summed == CHECKSUM_UNNECESSARY
+    _, seq, flags, payload = parse(m)
+    assert seq == 1000 and flags == ACK
+    assert hashlib.sha256(payload).digest() == hashlib.sha256(data).digest()
+    assert stats.merged == 39 and stats.bad_csum == 0
+
+
+def test_merged_and_unmerged_carry_the_same_stream():
+    rnd = random.Random(4)
+    frames, data = [], b""
+    seq = 5000
+    for i in range(300):         # sizes vary: short segments end runs
+        n = MSS if rnd.random() < 0.8 else rnd.randrange(1, MSS)
+        p = rnd.randbytes(n)
+        frames.append((seq, p, PSH | ACK if rnd.random() < 0.05 else ACK))
+        data += p
+        seq += n
+    plain = [seg(s, p, flags=f) for s, p, f in frames]
+    merged = gro_receive([seg(s, p, flags=f) for s, p, f in frames])
+    assert len(merged) < len(plain) / 4
+    assert reassemble(merged) == reassemble(plain) == {(40000, 80): data}
+    for skb in merged:
+        _, _, flags, payload = parse(skb)
+        assert len(payload) <= 65535 - 52
+        if skb.gso_segs:
+            assert skb.gso_size * (skb.gso_segs - 1) < len(payload) <= skb.gso_size * skb.gso_segs
+
+
+def test_the_ip_length_limit_splits_long_runs():
+    skbs, data = stream(100)
+    out = gro_receive(skbs)
+    assert [o.gso_segs for o in out] == [45, 45, 10]
+    assert reassemble(out)[(40000, 80)] == data
+
+
+def test_psh_ends_a_run_and_is_kept():
+    a = seg(1000, b"a" * 100)
+    b = seg(1100, b"b" * 100, flags=ACK | PSH)
+    c = seg(1200, b"c" * 100)
+    out = gro_receive([a, b, c])
+    assert out == [a, c]
+    _, _, flags, payload = parse(a)
+    assert flags == ACK | PSH and payload == b"a" * 100 + b"b" * 100
+
+
+@pytest.mark.parametrize("change", [
+    dict(ack=8), dict(win=501), dict(ts=(101, 200)), dict(ts=None), dict(ttl=63), dict(tos=4),
+    dict(sport=40001), dict(dst=bytes([198, 18, 0, 3])),
+])
+def test_headers_that_differ_are_not_merged(change):
+    a = seg(1000, b"x" * MSS)
+    b = seg(1000 + MSS, b"y" * MSS, **change)
+    out = gro_receive([a, b])
+    assert out == [a, b] and a.gso_size == 0 and len(a) == 14 + 20 + 32 + MSS
+
+
+@pytest.mark.parametrize("flags", [ACK | FIN, ACK | SYN, ACK | URG, ACK | CWR, 0x04, PSH])
+def test_flags_other_than_ack_and_psh_are_never_merged(flags):
+    a = seg(1000, b"x" * MSS)
+    b = seg(1000 + MSS, b"y" * MSS, flags=flags)
+    c = seg(1000 + 2 * MSS, b"z" * MSS)
+    out = gro_receive([a, b, c])
+    assert out == [a, b, c]
+
+
+def test_gaps_duplicates_and_reordering_are_not_merged():
+    a = seg(1000, b"a" * MSS)
+    gap = seg(1000 + 2 * MSS, b"c" * MSS)
+    dup = seg(1000 + 2 * MSS, b"c" * MSS)
+    back = seg(1000 + MSS, b"b" * MSS)
+    out = gro_receive([a, gap, dup, back])
+    assert out == [a, gap, dup, back]
+
+
+def test_larger_than_the_first_segment_is_not_merged():
+    a = seg(1000, b"a" * 536)
+    b = seg(1536, b"b" * MSS)
+    assert gro_receive([a, b]) == [a, b]
+
+
+def test_a_short_segment_is_merged_last():
+    a = seg(1000, b"a" * MSS)
+    b = seg(1000 + MSS, b"b" * 10)
+    c = seg(1010 + MSS, b"c" * 10)
+    out = gro_receive([a, b, c])
+    assert out == [a, c] and a.gso_segs == 2
+
+
+def test_ip_options_pure_acks_and_non_tcp_pass_through():
+    a = seg(1000, b"a" * MSS, ip_opts=b"\x01\x01\x01\x00")
+    b = seg(1000 + MSS, b"b" * MSS, ip_opts=b"\x01\x01\x01\x00")
+    ack = seg(1000, b"")
+    arp = SKB.from_bytes(MAC[:12] + b"\x08\x06" + bytes(28))
+    out = gro_receive([a, b, ack, arp])
+    assert out == [a, b, ack, arp] and all(s.gso_size == 0 for s in out)
+
+
+def test_bad_checksum_is_left_for_tcp_to_drop():
+    a = seg(1000, b"a" * MSS)
+    bad = seg(1000 + MSS, b"b" * MSS, bad_csum=True)
+    stats = GroStats()
+    out = gro_receive([a, bad], stats)
+    assert out == [a, bad] and stats.bad_csum == 1
+    assert bad.ip_summed == CHECKSUM_NONE and a.ip_summed == CHECKSUM_UNNECESSARY
+
+
+def test_interleaved_flows_merge_separately_in_order():
+    f1, d1 = stream(10, sport=1, seed=1)
+    f2, d2 = stream(10, sport=2, seed=2)
+    mixed = [s for pair in zip(f1, f2) for s in pair]
+    out = gro_receive(mixed)
+    assert out == [f1[0], f2[0]]
+    assert reassemble(out) == {(1, 80): d1, (2, 80): d2}
+
+
+def test_a_shared_buffer_is_copied_before_it_grows():
+    a, b = seg(1000, b"a" * MSS), seg(1000 + MSS, b"b" * MSS)
+    clone = a.clone()
+    before = clone.tobytes()
+    out = gro_receive([a, b])
+    assert out == [a] and a.gso_segs == 2
+    assert clone.tobytes() == before
+
+
+def test_an_exported_head_goes_up_unmerged():
+    a, b = seg(1000, b"a" * MSS), seg(1000 + MSS, b"b" * MSS)
+    view = a.data           # tailroom is too small and the buffer cannot move
+    out = gro_receive([a, b])
+    del view
+    assert out == [a, b] and a.gso_size == 0
+    assert reassemble(out)[(40000, 80)] == b"a" * MSS + b"b" * MSS
+
+
+def test_truncated_and_garbage_frames_pass_through():
+    rnd = random.Random(9)
+    good = seg(1000, b"a" * MSS)
+    frames = [SKB.from_bytes(good.tobytes()[:n]) for n in (0, 13, 14, 33, 54, 60, 100)]
+    frames += [SKB.from_bytes(rnd.randbytes(rnd.randrange(0, 200))) for _ in range(200)]
+    out = gro_receive(list(frames))
+    assert out == frames
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_two_stacks_with_gro_over_a_lossy_pipe(seed):
+    """The whole receive path with GRO on both ends of a pipe that carries
+    one MSS per frame and drops, duplicates and reorders some: the stream
+    arrives whole, and GRO merged most of it."""
+    from pynet.benchmark import Source, Verifier, _pipe_stacks
+    from pynet.dev.fault import FaultInjector
+    from pynet.gro import NETIF_F_GRO
+    from pynet.tcp.tcp import TcpState
+    from pynet.tcp.tcp_ipv4 import tcp_v4_connect, tcp_v4_init_sock
+    from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg
+    from pynet.wire.ipv4 import ip_aton
+
+    def lossy(dev):
+        w = FaultInjector(dev, seed=seed, drop=0.01, duplicate=0.01, reorder=0.01)
+        w.features |= NETIF_F_GRO
+        return w
+
+    a, b = _pipe_stacks(wrap=lossy)
+    ls = tcp_v4_init_sock(b)
+    inet_listen(ls, ls.hashinfo, 0, 80, 8)
+    c = tcp_v4_init_sock(a)
+    tcp_v4_connect(c, ip_aton("198.18.0.2"), 80, 0.0)
+    src, ver, s, now, total = Source(seed), Verifier(seed), None, 0.0, 3 << 20
+    while now < 60:
+        now += 0.0005
+        a.poll(now)
+        b.poll(now)
+        if c.state == TcpState.ESTABLISHED and src.nbytes < total:
+            src.advance(tcp_sendmsg(c, src.chunk(min(1 << 18, total - src.nbytes)), now))
+            if src.nbytes == total:
+                tcp_close(c, now)
+        if s is None:
+            s = inet_accept(ls) if ls.accept_queue else None
+            continue
+        try:
+            d = tcp_recvmsg(s, 1 << 22, now)
+        except BlockingIOError:
+            continue
+        if not d:
+            break
+        ver.feed(d)
+    assert ver.nbytes == total
+    assert b.gro_stats.merged > total // 1448 // 2
