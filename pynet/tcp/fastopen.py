@@ -443,6 +443,18 @@ def _fastopen_send_synack(listener, child, req):
     req.timer.mod(listener.tcp_mstamp + child.rto_initial * (1 << req.num_retrans))
 
 
+def tcp_fastopen_syn_again(child, tcb):
+    """The client sent its SYN again (our SYN-ACK was lost): the child answers
+    with the SYN-ACK, as tcp_check_req does for a request sock. True if it was that."""
+    req = child.fastopen_rsk
+    if (tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) != TCPHDR_SYN or tcb.seq != req.rcv_isn:
+        return False
+    from pynet.tcp.tcp_minisocks import tcp_send_synack
+    req.listener.tcp_mstamp = child.tcp_mstamp
+    tcp_send_synack(req.listener, req)
+    return True
+
+
 def tcp_fastopen_synack_timer(child, req, now):
     """The child's SYN-ACK was not answered: resend it with backoff, give
     up after TCP_SYNACK_RETRIES (tcp_fastopen_synack_timer)."""

@@ -888,6 +888,8 @@ def tcp_rcv_state_process(sk, skb):
     if state == _S.SYN_SENT:
         return tcp_rcv_synsent_state_process(sk, skb)
     sk.stats["InSegs"] += 1
+    if state == _S.SYN_RECV and sk.fastopen_rsk is not None and fastopen.tcp_fastopen_syn_again(sk, tcb):
+        return False
     if state == _S.SYN_RECV and _syn_recv_simultaneous_synack(sk, tcb):
         tcp_replace_ts_recent(sk, tcb)
     elif not tcp_validate_incoming(sk, skb):

@@ -7,6 +7,7 @@ import errno
 import pytest
 
 from tcpkit import A_IP, B_IP, Host, Seg, run_until
+from pynet.cli.views import tcp_info
 from pynet.tcp import fastopen as tfo
 from pynet.tcp.tcp import TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect
@@ -84,7 +85,7 @@ def test_cookie_request_then_syn_data_acked_one_rtt_sooner():
     a.deliver(synack, 1.02)
     a.deliver(resp, 1.02)
     assert c2.state == TcpState.ESTABLISHED and c2.syn_data_acked
-    assert tfo.tcpi_options_fastopen(c2) == tfo.TCPI_OPT_SYN_DATA
+    assert tfo.tcpi_options_fastopen(c2) == tfo.TCPI_OPT_SYN_DATA and tcp_info(c2)["syn_data_acked"]
     assert tcp_recvmsg(c2, 100, 1.02) == RESP
     assert not c2.rtx_queue and ext(a, "TCPFastOpenActive") == 1
     handshake_ack(a, b, 1.03)
@@ -269,6 +270,9 @@ def test_child_resends_its_synack_and_gives_up():
     valid = tfo.tcp_fastopen_net(b).ctx.cookie(B_IP, A_IP)
     synack, = syn_to(b, valid)
     child = inet_accept(ls)
+    # the client's plain SYN retry (its SYN-ACK was lost) is answered by the child
+    again, = syn_to(b, None, payload=b"")
+    assert again.flags == "SA" and again.ack == 101 + len(REQ) and again.seq == synack.seq
     sent = run_until(b, 100.0)
     # RTO 1 s doubling from the SYN at 0.01 s; after TCP_SYNACK_RETRIES the child dies
     assert [round(t, 2) for t, _ in sent] == [1.01, 3.01, 7.01, 15.01, 31.01]
