@@ -23,10 +23,14 @@ from pynet.tcp.tcp import (
 # bandwidth-delay product of 10 Gbit/s x 1 ms is 1.25 MB.
 TCP_WMEM_DEFAULT = 4 << 20
 TCP_RMEM_DEFAULT = 6 << 20
+# until a full segment is measured, half the buffer is window (Linux's default)
+TCP_DEFAULT_SCALING_RATIO = 0.5
 
 # icsk_pending: what the retransmit timer is armed for
 ICSK_TIME_RETRANS = 1
 ICSK_TIME_PROBE0 = 3
+ICSK_TIME_REO_TIMEOUT = 4     # RACK's reordering timer (RFC 8985 §6.3)
+ICSK_TIME_LOSS_PROBE = 5      # tail loss probe (RFC 8985 §7)
 
 
 @dataclass
@@ -132,6 +136,16 @@ class TcpSock(Sock):
         self.probes_out = 0              # icsk_probes_out
         self.pending = 0                 # icsk_pending
         self.retrans_stamp = None
+        self.rtt_min = None              # smallest RTT seen (RACK's reordering window)
+
+        # RACK and TLP (RFC 8985): see tcp_recovery.py
+        self.rack_mstamp = None          # send time of the latest-sent delivered segment
+        self.rack_end_seq = 0
+        self.rack_rtt = 0.0
+        self.rack_advanced = False
+        self.reord_seen = False          # the peer ever delivered out of order
+        self.tlp_high_seq = None         # snd_nxt when the outstanding loss probe went
+        self.tlp_retrans = False         # ... and it was a retransmission
 
         # congestion control (in segments, as Linux counts)
         self.snd_cwnd = TCP_INIT_CWND
@@ -155,12 +169,14 @@ class TcpSock(Sock):
         self.sk_wmem_queued = 0
         self.sk_sndbuf = TCP_WMEM_DEFAULT
         self.receive_queue = deque()    # sk_receive_queue: in order, for the user
-        self.sk_rmem_alloc = 0          # payload bytes held (receive + out-of-order queues)
+        self.sk_rmem_alloc = 0          # truesize held (receive + out-of-order queues)
         self.sk_rcvbuf = TCP_RMEM_DEFAULT
+        self.scaling_ratio = TCP_DEFAULT_SCALING_RATIO   # window bytes per buffer byte
         self.out_of_order_queue = []    # sorted by seq
         self.ofo_limit = TCP_OFO_MAX
         self.ofo_drops = 0
         self.selective_acks = ()        # SACK blocks our ACKs carry (RFC 2018)
+        self.highest_sack = None        # the highest sequence the peer SACKed
 
         # delayed ACK (icsk_ack)
         self.ack_sched = False           # an ACK is owed (ICSK_ACK_SCHED)
@@ -183,7 +199,9 @@ class TcpSock(Sock):
         self.orphan = False              # closed by the user, TCP finishes alone
         self.fin_sent = False
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
-                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0}
+                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0,
+                      "TCPLossProbes": 0, "TCPLossProbeRecovery": 0, "TCPLostRetransmit": 0,
+                      "TCPDSACKRecv": 0, "RcvPruned": 0}
 
         # listener
         self.backlog = 0
@@ -193,6 +211,19 @@ class TcpSock(Sock):
         self.listen_overflows = 0
         self.listen_drops = 0
         self.parent = None
+
+        # Fast Open (RFC 7413, pynet/tcp/fastopen.py)
+        self.fastopen_req = None         # client: what the next SYN carries (tcp_fastopen_request)
+        self.fastopen_rsk = None         # passive child: its request sock, until the handshake ends
+        self.fastopenq = None            # listener: TCP_FASTOPEN's queue; None: no Fast Open
+        self.fastopen_connect = False    # TCP_FASTOPEN_CONNECT
+        self.fastopen_no_cookie = False  # TCP_FASTOPEN_NO_COOKIE
+        self.defer_connect = False       # connect() returned; the SYN waits for the first send
+        self.syn_fastopen = False        # our SYN had a Fast Open option
+        self.syn_fastopen_exp = False    # ... in the experimental form
+        self.syn_data = False            # ... and data
+        self.syn_data_acked = False      # the SYN's data was acknowledged (TCPI_OPT_SYN_DATA)
+        self.fastopen_client_fail = 0    # tcpi_fastopen_client_fail
 
         # the socket layer's wake-ups (sock_def_*); tcp_input calls them as Linux does
         self.sk_data_ready = self.sk_write_space = self.sk_state_change = \
@@ -243,10 +274,13 @@ class TcpRequestSock:
     __slots__ = ("listener", "saddr", "daddr", "sport", "dport",
                  "snt_isn", "rcv_isn", "mss", "snd_wscale", "rcv_wscale", "wscale_ok",
                  "sack_ok", "tstamp_ok", "ts_recent", "ts_off", "window", "rcv_wnd",
-                 "num_retrans", "timer", "snt_synack")
+                 "num_retrans", "timer", "snt_synack", "rcv_nxt", "tfo_cookie", "tfo_exp")
 
     def __init__(self, listener):
         self.listener = listener
         self.num_retrans = 0
         self.timer = None
         self.snt_synack = 0.0
+        self.rcv_nxt = None         # what the SYN-ACK acknowledges (None: the SYN only)
+        self.tfo_cookie = None      # a Fast Open cookie for the SYN-ACK
+        self.tfo_exp = False

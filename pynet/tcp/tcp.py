@@ -47,6 +47,7 @@ TCP_INFINITE_SSTHRESH = 0x7fffffff
 TCP_TIMEOUT_INIT = 1.0           # RFC 6298 §2.1
 TCP_TIMEOUT_FALLBACK = 3.0       # RFC 6298 §5.7: lost SYN, no RTT sample
 TCP_RTO_MIN = 0.2
+TCP_TIMEOUT_MIN = 0.002          # Linux's two jiffies: the shortest timer it arms
 TCP_RTO_MAX = 120.0
 TCP_DELACK_MIN = 0.04
 TCP_DELACK_MAX = 0.2
@@ -114,7 +115,7 @@ class TcpSkbCb:
     __slots__ = ("seq", "end_seq", "ack_seq", "tcp_flags", "window",
                  "mss", "wscale", "sack_ok", "tsval", "tsecr",
                  "sack", "sacked", "tx_time", "first_tx", "pcount",
-                 "saddr", "daddr", "sport", "dport")
+                 "saddr", "daddr", "sport", "dport", "fastopen")
 
     def __init__(self, seq=0, end_seq=None, tcp_flags=0, ack_seq=0, window=0,
                  mss=None, wscale=None, sack_ok=False, tsval=None, tsecr=None):
@@ -135,6 +136,7 @@ class TcpSkbCb:
         self.pcount = 1         # segments this skb makes at the current MSS
         # a received segment's addresses and ports (its IPv4 and TCP header)
         self.saddr = self.daddr = self.sport = self.dport = 0
+        self.fastopen = None    # a received SYN's Fast Open option: (cookie, experimental form)
 
     def __repr__(self):
         names = "FSRPAU"

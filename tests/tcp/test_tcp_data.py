@@ -311,3 +311,24 @@ def test_sack_recovery_retransmits_only_the_holes():
     assert a.take() == [] and sk.in_recovery()
     ack(10, 1.3)
     assert not sk.in_recovery() and sk.packets_out == 0 and sk.sacked_out == 0
+
+
+def test_sack_detects_a_lost_retransmission_without_waiting_for_rto():
+    a = Host(A_IP)
+    sk, peer = client(a, peer_win=65535, sack_perm=True)
+    sk.nonagle = TCP_NAGLE_OFF
+    tcp_sendmsg(sk, bytes(10 * MSS), 1.0)
+    a.take()
+    s = [sk.iss + 1 + i * MSS for i in range(13)]
+
+    def sack(t, end):
+        a.deliver(peer("A", ack=1, sack=((s[1], s[end]),)), t)
+
+    sack(1.1, 4)                                    # 1..3 SACKed: retransmit 0
+    assert [x.seq for x in a.take()] == [s[0]]
+    sack(1.11, 10)                                  # the pipe empties
+    tcp_sendmsg(sk, bytes(2 * MSS), 1.12)           # new data goes after the retransmission
+    assert [x.seq for x in a.take()] == [s[10], s[11]]
+    sack(1.13, 12)                                  # it arrived, segment 0's retransmission did not
+    assert [x.seq for x in a.take()] == [s[0]]
+    assert sk.stats["TCPTimeouts"] == 0 and sk.stats["RetransSegs"] == 2
