@@ -248,8 +248,7 @@ def test_socket_options(sides):
         with side.connected() as (cli, conn):
             connected = _opts(cli)
             info = cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1024)
-            # tcpi_options without SACK: pynet's TCP does not offer it yet (tcp/sock.py)
-            state, options = info[0], info[5] & ~2
+            state, options = info[0], info[5]
         with side.socket(socket.SOCK_DGRAM) as u:
             udp = {name: outcome(u.getsockopt, level, getattr(socket, name))
                    for level, name in TCP_OPTS}
