@@ -68,7 +68,7 @@ class Watch:
 
 
 def run(direction, data, record_property, drop=None, offload=False, **faults):
-    limit = MAX_BACKOFFS_5PCT if drop and drop >= 0.05 else MAX_BACKOFFS
+    max_backoffs = MAX_BACKOFFS_5PCT if drop and drop >= 0.05 else MAX_BACKOFFS
     w = Watch(direction == "up")
     with kernel_peer("tap", offload=offload) as peer:
         if drop:
@@ -82,7 +82,7 @@ def run(direction, data, record_property, drop=None, offload=False, **faults):
     record_property("stats", sk.stats)
     record_property("kernel_total_retrans", w.kernel_retrans)
     assert sink.n == len(data) and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
-    assert w.max_retransmits <= limit
+    assert w.max_retransmits <= max_backoffs
     return sk, w
 
 
