@@ -34,6 +34,7 @@ INET_ECN_MASK = 3
 TCP_INFO_FMT = "=8B24I"                         # struct tcp_info up to tcpi_total_retrans
 TCP_INFO_LEN = 280                              # sizeof(struct tcp_info), Linux 6.x
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
+_CLOSING = (TcpState.FIN_WAIT1, TcpState.CLOSING, TcpState.LAST_ACK)
 
 # -- option values: an int, or a struct passed as bytes ---------------------------------------
 
@@ -401,11 +402,17 @@ class InetStreamOps:
 
     @staticmethod
     def release(sk, now):
+        """tcp_close; returns how long a blocking close lingers (SO_LINGER), 0 for not at all."""
         inet_put_port(sk)
         onoff, secs = sk.linger
-        # SO_LINGER with a zero timeout aborts with a RST (RFC 9293 s3.10.5); a
-        # positive one is not waited for: close returns at once, as non-blocking.
+        # SO_LINGER with a zero timeout aborts with a RST (RFC 9293 s3.10.5)
         tcp_close(sk, now, linger0=bool(onoff and secs == 0))
+        return secs if onoff and sk.state in _CLOSING else 0
+
+    @staticmethod
+    def closing(sk):
+        """Our FIN is not yet acknowledged (what a lingering close waits for)."""
+        return sk.state in _CLOSING and not sk.sk_err
 
     @staticmethod
     def poll(sk):
@@ -531,6 +538,7 @@ class InetDgramOps:
     @staticmethod
     def release(sk, now):
         sk.close()
+        return 0
 
     @staticmethod
     def poll(sk):

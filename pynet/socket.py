@@ -522,10 +522,16 @@ class socket:
                 return
             self._sk = None
             self._closed = True
+            self._cond.notify_all()        # other threads' waits end with EBADF
+            linger = self._ops.release(sk, clock())
+            if linger and self._timeout != 0.0:
+                # SO_LINGER: wait (sk_stream_wait_close) until our FIN is acknowledged
+                try:
+                    self._wait(lambda: not self._ops.closing(sk), clock() + linger)
+                except TimeoutError:
+                    pass
             sk.sk_data_ready = sk.sk_write_space = sk.sk_state_change = sk.sk_error_report = \
                 _noop
-            self._ops.release(sk, clock())
-            self._cond.notify_all()
             self._runner.dirty.discard(self)
             if self._pollfd is not None:
                 self._pollfd.close()
@@ -671,7 +677,12 @@ def patch(stack, hosts=None):
     saved = {name: getattr(_socket, name) for name in ("socket", "create_connection", "getaddrinfo")}
     stdlib_socket = saved["socket"]
 
-    class _socket_type(stdlib_socket):
+    class _instancecheck(type):
+        # isinstance(s, socket.socket) holds for pynet sockets too while patched
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, (stdlib_socket, socket))
+
+    class _socket_type(stdlib_socket, metaclass=_instancecheck):
         def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is None and family in (-1, AF_INET):
                 return socket(stack, AF_INET, SOCK_STREAM if type == -1 else type,

@@ -5,6 +5,8 @@
     pynet ping --netns pyn0 198.18.0.1
 """
 import argparse
+import os
+import signal
 import sys
 
 
@@ -70,6 +72,17 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # SIGTERM (timeout, kill) unwinds like ^C: namespaces, devices and
+    # control sockets are removed by the same `finally` blocks. Only in this
+    # process: a child forked by a library (pyroute2 does) must not run our
+    # clean-ups, so it just exits.
+    pid = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() != pid:
+            os._exit(128 + signum)
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.func(args)
     except KeyboardInterrupt:
