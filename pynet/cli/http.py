@@ -50,7 +50,7 @@ def drain(stack, lock, timeout=10.0):
 
 
 # -- get -------------------------------------------------------------------------------
-def fetch(url, out, progress=True, timeout=30.0):
+def fetch(url, out, progress=True, timeout=30.0, fastopen=False):
     """GET url with http.client (already patched onto a stack) into the binary file out.
 
     Returns a dict of figures; "complete" is True only when the whole body
@@ -59,6 +59,14 @@ def fetch(url, out, progress=True, timeout=30.0):
     if u.scheme != "http" or not u.hostname:
         raise ValueError(f"{url}: only http://HOST[:PORT]/PATH URLs")
     conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    if fastopen:
+        # TCP_FASTOPEN_CONNECT: the request rides in the SYN when a cookie is cached
+        import socket
+        from pynet.tcp.fastopen import TCP_FASTOPEN_CONNECT
+        conn.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        conn.sock.settimeout(timeout)
+        conn.sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)
+        conn.sock.connect((u.hostname, u.port or 80))
     sha = hashlib.sha256()
     got = 0
     complete = False
@@ -121,7 +129,7 @@ def cmd_get(args):
         out = sys.stdout.buffer if out_path == "-" else open(out_path, "wb")
         try:
             with pynet.patch(host.stack):
-                r = fetch(args.url, out, progress=out_path != "-")
+                r = fetch(args.url, out, progress=out_path != "-", fastopen=args.fastopen)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             print(f"pynet get: {exc}", file=sys.stderr)
             return 1
@@ -175,6 +183,9 @@ def cmd_serve(args):
             print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
     with running_host(args, "serve") as host, pynet.patch(host.stack):
+        if args.fastopen:
+            from pynet.tcp import fastopen
+            fastopen.tcp_fastopen_net(host.stack).sysctl |= fastopen.TFO_SERVER_ENABLE
         if args.service == "http":
             handler = http.server.SimpleHTTPRequestHandler
             directory = args.dir or os.getcwd()
@@ -190,6 +201,11 @@ def cmd_serve(args):
             server = http.server.HTTPServer((host.addr, port), Handler)
         else:
             server = pynet.create_server(host.stack, (host.addr, port))
+        if args.fastopen:
+            import socket
+            from pynet.tcp.fastopen import TCP_FASTOPEN
+            lsock = server.socket if args.service == "http" else server
+            lsock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, args.fastopen)
         log(f"serving {args.service} on {host.addr}:{port}" +
             (f" from {args.dir or os.getcwd()}" if args.service == "http" else ""))
         served = 0
@@ -221,6 +237,8 @@ def add_parsers(sub, common):
     p.add_argument("-o", dest="output", metavar="FILE", help="where the body goes (- for stdout; "
                    "default: the URL's file name)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--fastopen", action="store_true", help="TCP Fast Open (TCP_FASTOPEN_CONNECT); "
+                   "the cookie cache lives in this run's stack, so a first fetch only asks for one")
     p.set_defaults(func=cmd_get)
 
     p = sub.add_parser("serve", parents=[common], help="serve echo, discard or http over pynet")
@@ -229,4 +247,6 @@ def add_parsers(sub, common):
     p.add_argument("--dir", help="http: the directory to serve (default: current)")
     p.add_argument("--count", type=int, help="stop after N connections")
     p.add_argument("--json", action="store_true", help="one JSON object per log line")
+    p.add_argument("--fastopen", type=int, nargs="?", const=16, default=0, metavar="QLEN",
+                   help="accept TCP Fast Open (RFC 7413), at most QLEN pending (default 16)")
     p.set_defaults(func=cmd_serve)
