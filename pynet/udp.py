@@ -15,6 +15,7 @@ from pynet.ip_output import ip_alloc_skb, ip_build_and_send_pkt
 from pynet.sock import (IP_PMTUDISC_DO, IP_PMTUDISC_DONT, TCP_CLOSE, TCP_ESTABLISHED, Sock,
                         __sk_dst_check, sk_dst_reset, sk_setup_caps)
 from pynet.dev.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
+from pynet.gso import skb_gso_segment
 from pynet.route import RTN_BROADCAST, RTN_UNICAST
 from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH
@@ -362,6 +363,26 @@ def udp_rcv(net, skb):
 
 
 def udp_queue_rcv_skb(net, sk, skb, saddr, sport):
+    """A GSO skb (a UDP_SEGMENT sender behind a TAP with TUN_F_USO*) is split
+    into its datagrams first, as udp_rcv_segment does for a socket without
+    UDP_GRO: each gso_size piece was one sendmsg's datagram to the sender."""
+    if not skb.gso_size:
+        udp_queue_rcv_one_skb(net, sk, skb, saddr, sport)
+        return
+    ihl = skb.data_offset - skb.network_header
+    skb.push(ihl)
+    try:
+        segs = skb_gso_segment(skb)
+    except ValueError:
+        net.mib.udp.inc("InErrors")
+        return
+    for seg in segs:
+        seg.pull(ihl)
+        seg.ip_summed = CHECKSUM_UNNECESSARY       # skb_gso_segment wrote full checksums
+        udp_queue_rcv_one_skb(net, sk, seg, saddr, sport)
+
+
+def udp_queue_rcv_one_skb(net, sk, skb, saddr, sport):
     """Queue on the socket within sk_rcvbuf; past it the datagram is dropped and counted."""
     if sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf:
         sk.sk_drops += 1

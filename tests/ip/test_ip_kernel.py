@@ -276,3 +276,46 @@ def test_routing_via_a_kernel_router_with_a_1280_link(kind):
             assert sock.getsockopt(0, 14) == 1280
             assert echo(1400)                           # now fragmented by pynet
             assert stack.mib.ip["FragOKs"] >= 1
+
+
+UDP_GSO_SENDER = textwrap.dedent("""
+    import socket, sys
+    UDP_SEGMENT = 103                      # linux/udp.h
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_UDP, UDP_SEGMENT, 1400)
+    data = bytes(i % 251 for i in range(10240))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    s.sendto(data, (sys.argv[1], int(sys.argv[2])))
+    print("sent", flush=True)
+""")
+
+
+def test_udp_gso_from_the_kernel_arrives_as_its_segments():
+    """A kernel socket with UDP_SEGMENT hands the TAP one 10,240-byte GSO skb
+    (TUN_F_USO4); the receiver sees gso_size datagrams (udp_rcv_segment)."""
+    with kernel_peer("tap", offload=True) as peer:
+        stack = make_stack(peer)
+        sock = stack.udp_socket()
+        sock.bind(("", 4000))
+        proc = peer.ns.popen([sys.executable, "-c", UDP_GSO_SENDER, peer.pynet_addr(), "4000"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        peer.ns.on_close(lambda: (proc.kill(), proc.wait()))
+        assert proc.stdout.readline().strip() == "ready"
+        # resolve the kernel's neighbour first, so the datagram is not held in its arp_queue
+        ping = stack.ping(peer.kernel_addr)
+        ping.send(time.monotonic())
+        assert stack.run_until(lambda: ping.replies, timeout=3)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        got = []
+
+        def drain():
+            while sock.readable():
+                got.append(sock.recv(65535))
+            return len(got) >= 8
+        stack.run_until(drain, timeout=3)
+        data = bytes(i % 251 for i in range(10240))
+        assert [len(d) for d in got] == [1400] * 7 + [440]
+        assert b"".join(got) == data
+        assert stack.mib.udp["InDatagrams"] == 8
