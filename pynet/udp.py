@@ -154,7 +154,10 @@ class UDPSocket(Sock):
         elif level == _socket.SOL_SOCKET and option == _socket.SO_SNDBUF:
             self.sk_sndbuf = max(int(value) * 2, 4608)
         elif level == _socket.IPPROTO_IP and option == _socket.IP_TTL:
-            self.ttl = int(value)
+            ttl = int(value)
+            if ttl != -1 and not 1 <= ttl <= 255:   # -1: the default (do_ip_setsockopt)
+                raise OSError(errno.EINVAL, "Invalid argument")
+            self.ttl = ttl
         elif level == _socket.IPPROTO_IP and option == _socket.IP_TOS:
             self.tos = int(value) & 0xFF
         elif level == _socket.IPPROTO_IP and option == getattr(_socket, "IP_MTU_DISCOVER", 10):

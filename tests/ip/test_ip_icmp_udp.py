@@ -163,3 +163,29 @@ def test_receive_buffer_is_bounded_with_a_drop_counter():
         srv.recv(2000)
         n += 1
     assert n + srv.sk_drops == 100 and srv.sk_rmem_alloc == 0
+
+
+def test_ip_ttl_accepts_minus_one_and_1_to_255_as_the_kernel_does():
+    p = Pair()
+    s = p.a.udp_socket()
+    for bad in (0, 256, 300, -2):
+        with pytest.raises(OSError) as e:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, bad)
+        assert e.value.errno == errno.EINVAL
+    got, poll = [], p.db.ndo_poll
+
+    def tap(budget, now):           # b's driver, recording each frame as it arrives
+        skbs = poll(budget, now)
+        got.extend(f.tobytes() for f in skbs)
+        return skbs
+    p.db.ndo_poll = tap
+    for ttl, wire in ((1, 1), (255, 255), (-1, 64)):       # -1: net.ipv4.ip_default_ttl
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        s.sendto(b"x", (B_ADDR, 9))
+        p.run(0.01)
+        udp = [f for f in got if f[12:14] == b"\x08\x00" and f[23] == 17]
+        assert udp[-1][14 + 8] == wire
+        got.clear()
+    # IP_TOS takes any int and keeps its low byte, as Linux's inet->tos (a u8) does
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 300)
+    assert s.tos == 300 & 0xFF
