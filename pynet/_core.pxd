@@ -13,3 +13,4 @@ cdef class SKB:
     cdef int _realloc(self, uint32_t nhead, uint32_t ntail, str op) except -1
     cdef object _view(self, uint32_t start, uint32_t stop)
     cdef uint16_t _hdr_set(self, v) except? 0xfffe
+    cdef _set_csum(self, start, offset)

@@ -273,11 +273,6 @@ cdef class SKB:
         """The bytes before data (a header that was pulled), as a copy."""
         return self.skb.head[:self.skb.data]
 
-    property cb_raw:
-        "The 48-byte control block for C layers (Linux's skb->cb), as a view."
-        def __get__(self):
-            return memoryview(<unsigned char[:SKB_CB_SIZE]> self.skb.cb)
-
     # -- header offsets (from head; -1 = unset) ----------------------------------
     property mac_header:
         def __get__(self): return _hdr_get(self.skb.mac_header)
@@ -322,7 +317,7 @@ cdef class SKB:
         def __set__(self, v): self.skb.csum_start = self._hdr_set(v)
     property csum_offset:
         def __get__(self): return self.skb.csum_offset
-        def __set__(self, uint16_t v): self.skb.csum_offset = v
+        def __set__(self, v): self._set_csum(self.skb.csum_start, v)
     property csum:
         def __get__(self): return self.skb.csum
         def __set__(self, uint32_t v): self.skb.csum = v
@@ -348,11 +343,18 @@ cdef class SKB:
         def __get__(self): return self.skb.tstamp_ns
         def __set__(self, uint64_t v): self.skb.tstamp_ns = v
 
-    def set_partial(self, Py_ssize_t start, Py_ssize_t offset):
+    def set_partial(self, start, offset):
         """Leave the checksum at head+start+offset to the device or GSO (CHECKSUM_PARTIAL)."""
-        if start < 0 or offset < 0 or start + offset + 2 > self.skb.end or start >= SKB_HDR_UNSET:
-            raise SKBError(f"csum_start {start} + csum_offset {offset} outside the buffer")
+        self._set_csum(start, offset)
         self.skb.ip_summed = CHECKSUM_PARTIAL
+
+    cdef _set_csum(self, start, offset):
+        # Compared without adding, so no value a caller passes can wrap around.
+        if (not 0 <= start < SKB_HDR_UNSET or not 0 <= offset <= 0xffff
+                or start > self.skb.end or offset > self.skb.end - start
+                or self.skb.end - start - offset < 2):
+            raise SKBError(f"csum_start {start} + csum_offset {offset} + 2 outside the buffer "
+                           f"(end {self.skb.end})")
         self.skb.csum_start = <uint16_t>start
         self.skb.csum_offset = <uint16_t>offset
 
@@ -409,12 +411,12 @@ cdef class SKBQueue:
 
     def enqueue_evict(self, SKB skb not None):
         """Append skb, dropping the oldest skbs to make room; returns what was dropped."""
-        evicted = []
-        while self._q and not self._fits(skb):
-            evicted.append(self.dequeue())
-        if not self._fits(skb):
-            self.dropped += 1
+        if self.limit == 0 or (self.byte_limit is not None and skb_len(&skb.skb) > self.byte_limit):
+            self.dropped += 1       # would not fit even alone: evict nothing
             return [skb]
+        evicted = []
+        while not self._fits(skb):
+            evicted.append(self.dequeue())
         self._q.append(skb)
         self.bytes += skb_len(&skb.skb)
         self.dropped += len(evicted)

@@ -143,3 +143,31 @@ def test_queue_bounds_and_counts_drops():
     assert q.dropped == 2
     assert [q.dequeue(), q.dequeue(), q.dequeue()] == [b, c, None]
     assert q.bytes == 0
+
+
+def test_evicting_for_an_skb_that_can_never_fit_keeps_the_queue():
+    q = SKBQueue(limit=10, byte_limit=100)
+    old = [SKB.from_bytes(b"x" * 50) for _ in range(2)]
+    for skb in old:
+        assert q.enqueue(skb)
+    big = SKB.from_bytes(b"y" * 200)
+    assert q.enqueue_evict(big) == [big]
+    assert (list(q), q.dropped) == (old, 1)
+
+
+@pytest.mark.parametrize("start, offset", [
+    (0, 2**63 - 1), (2**63 - 1, 0), (-1, 0), (0, -1), (99, 0), (90, 9), (0, 65536),
+])
+def test_checksum_offsets_outside_the_buffer_are_refused(start, offset):
+    skb = SKB(100)
+    with pytest.raises((SKBError, OverflowError)):
+        skb.set_partial(start, offset)
+    with pytest.raises((SKBError, OverflowError)):
+        skb.csum_offset = offset if start == 0 else 99
+    assert skb.ip_summed == CHECKSUM_NONE
+
+
+def test_partial_checksum_at_the_very_end_is_allowed():
+    skb = SKB(100)
+    skb.set_partial(90, 8)
+    assert (skb.ip_summed, skb.csum_start, skb.csum_offset) == (CHECKSUM_PARTIAL, 90, 8)
