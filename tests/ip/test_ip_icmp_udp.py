@@ -7,6 +7,7 @@ import socket
 import pytest
 from ipkit import A_ADDR, B_ADDR, Pair, eth, inject, ipv4
 
+from pynet.dev.pipe import pipe_pair
 from pynet.sock import IP_PMTUDISC_DO
 from pynet.udp import UDP_MAX_PAYLOAD
 from pynet.wire import IcmpPacket
@@ -189,3 +190,22 @@ def test_ip_ttl_accepts_minus_one_and_1_to_255_as_the_kernel_does():
     # IP_TOS takes any int and keeps its low byte, as Linux's inet->tos (a u8) does
     s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 300)
     assert s.tos == 300 & 0xFF
+
+
+def test_a_device_that_fails_is_counted_and_stopped_and_the_others_go_on():
+    """A descriptor gone bad (EBADFD once its namespace is removed) must not
+    escape Stack.poll: that device stops, the rest of the stack keeps running."""
+    p = Pair()
+    bad, _ = pipe_pair(("pynx0", "pynx1"))
+    p.a.add_device(bad)
+
+    def gone(budget, now):
+        raise OSError(errno.EBADFD, os.strerror(errno.EBADFD))
+    bad.ndo_poll = gone
+    p.step()
+    assert bad.stats.rx_errors == 1 and not bad.up
+    ping = p.a.ping(B_ADDR)
+    ping.send(p.now)
+    p.run(0.02)
+    assert len(ping.replies) == 1
+    assert bad.stats.rx_errors == 1            # a stopped device is not polled again
