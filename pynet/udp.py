@@ -19,7 +19,7 @@ from pynet.gso import skb_gso_segment
 from pynet.route import RTN_BROADCAST, RTN_UNICAST
 from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH
-from pynet.wire.ipv4 import IPPROTO_UDP, IPV4_HLEN, Ipv4Packet, ip_aton, ip_ntoa
+from pynet.wire.ipv4 import IPPROTO_UDP, IPV4_HLEN, ip_aton, ip_hdr, ip_ntoa
 from pynet.wire.udp import UDP_HLEN, UdpPacket, udp_hdr_push
 
 UDP_MAX_PAYLOAD = 0xFFFF - IPV4_HLEN - UDP_HLEN        # 65,507
@@ -312,9 +312,11 @@ def udp_sendmsg(sk, data, daddr, dport):
     if skbtrace.hook is not None:
         skbtrace.hook("udp_sendmsg", skb)
     rc = ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, IPPROTO_UDP, df=df, tos=sk.tos)
-    if rc < 0 and rc != -errno.EMSGSIZE:
-        net.mib.udp.inc("SndbufErrors")
-    net.mib.udp.inc("OutDatagrams")
+    if rc < 0:
+        if rc != -errno.EMSGSIZE:
+            net.mib.udp.inc("SndbufErrors")
+    else:
+        net.mib.udp.inc("OutDatagrams")          # udp_send_skb counts only what IP took
     return n
 
 
@@ -323,8 +325,7 @@ def udp_rcv(net, skb):
     if skbtrace.hook is not None:
         skbtrace.hook("udp_rcv", skb)
     mib = net.mib.udp
-    nh = skb.network_header - skb.data_offset
-    iph = Ipv4Packet.unchecked(skb.headroom_bytes()[nh:])
+    iph = ip_hdr(skb)
     saddr, daddr = iph.saddr, iph.daddr
     del iph
     if len(skb) < UDP_HLEN:

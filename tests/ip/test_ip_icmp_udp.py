@@ -209,3 +209,34 @@ def test_a_device_that_fails_is_counted_and_stopped_and_the_others_go_on():
     p.run(0.02)
     assert len(ping.replies) == 1
     assert bad.stats.rx_errors == 1            # a stopped device is not polled again
+
+
+def test_out_datagrams_counts_only_what_ip_took():
+    p = Pair()
+    s = p.a.udp_socket()
+    s.sendto(b"x", (B_ADDR, 9))
+    p.run(0.01)
+    assert p.a.mib.udp["OutDatagrams"] == 1
+    tbl = p.a.arp_tbl
+    tbl.entries.clear()
+    tbl.gc_thresh2 = tbl.gc_thresh3 = 0          # no room for a neighbour: ENOBUFS
+    s.sendto(b"x", (B_ADDR, 9))
+    assert p.a.mib.udp["SndbufErrors"] == 1 and p.a.mib.udp["OutDatagrams"] == 1
+
+
+def test_ping_idents_all_in_use_is_eaddrinuse_and_extra_replies_are_counted():
+    p = Pair()
+    table = p.a.icmp.ping_socks
+    for i in range(0xFFFF):
+        table[i] = None
+    last = p.a.ping(B_ADDR)                      # the one free ident is found
+    assert last.ident == 0xFFFF
+    with pytest.raises(OSError) as e:
+        p.a.ping(B_ADDR)
+    assert e.value.errno == errno.EADDRINUSE
+    table.clear()
+    ping = p.a.ping(B_ADDR, max_replies=2)
+    for _ in range(3):
+        ping.send(p.now)
+        p.run(0.01)
+    assert len(ping.replies) == 2 and ping.sk_drops == 1
