@@ -19,10 +19,14 @@ checksums and segments GSO skbs in software for a device that lacks the
 offload (Linux's validate_xmit_skb), so the stack may always build
 CHECKSUM_PARTIAL and GSO skbs.
 """
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 import itertools
+import os
 
+from pynet.checksum import skb_checksum_help
+from pynet.gso import skb_gso_segment
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB_GSO_DODGY, SKBQueue
+from pynet.wire.ethernet import ETH_HLEN, ETH_P_8021Q, ETH_P_IP
 
 # net_device_ops.ndo_start_xmit results (include/linux/netdevice.h).
 NETDEV_TX_OK = 0x00
@@ -43,10 +47,6 @@ NETIF_F_TSO_ECN = 1 << (NETIF_F_GSO_SHIFT + 3)   # SKB_GSO_TCP_ECN
 NETIF_F_TSO6 = 1 << (NETIF_F_GSO_SHIFT + 5)      # SKB_GSO_TCPV6
 NETIF_F_GSO_UDP_L4 = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
 NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
-
-ETH_HLEN = 14
-ETH_P_IP = 0x0800
-ETH_P_8021Q = 0x8100
 
 _ifindex = itertools.count(1)
 
@@ -70,7 +70,7 @@ class NetDeviceStats:
     tx_dropped: int = 0
 
     def as_dict(self):
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)
 
 
 class NetDevice:
@@ -193,6 +193,52 @@ class NetDevice:
                 f"{'up' if self.up else 'down'}>")
 
 
+class BacklogDevice(NetDevice):
+    """A device whose received frames wait in memory, in a bounded backlog (as
+    netif_rx's), with an eventfd readable while it holds any: loopback and the
+    in-memory pipe. A full backlog, or one still holding frames when the
+    device stops, drops them into stats.rx_dropped."""
+
+    def __init__(self, name, *, rx_queue_len=1000, **kwargs):
+        super().__init__(name, **kwargs)
+        self.rxq = SKBQueue(rx_queue_len)
+        self._efd = None
+
+    def ndo_open(self):
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def ndo_stop(self):
+        self.stats.rx_dropped += self.rxq.purge()
+        os.close(self._efd)
+        self._efd = None
+
+    def fileno(self):
+        if self._efd is None:
+            raise ValueError("device is down")
+        return self._efd
+
+    def netif_rx(self, skb):
+        """Queue a received frame for the next poll; False (counted) when the backlog is full."""
+        if not self.rxq:
+            os.eventfd_write(self._efd, 1)
+        if not self.rxq.enqueue(skb):
+            self.stats.rx_dropped += 1
+            return False
+        return True
+
+    def ndo_poll(self, budget, now):
+        q = self.rxq
+        out = []
+        while q and len(out) < budget:
+            out.append(q.dequeue())
+        if not q:
+            try:
+                os.eventfd_read(self._efd)
+            except BlockingIOError:
+                pass
+        return out
+
+
 def validate_xmit_skb(skb, dev):
     """Finish in software what `dev` cannot offload: a list of skbs to send.
 
@@ -206,7 +252,6 @@ def validate_xmit_skb(skb, dev):
             return [skb]
         return _gso_segment_frame(skb, hw_csum=bool(features & NETIF_F_HW_CSUM))
     if skb.ip_summed == CHECKSUM_PARTIAL and not _csum_offloaded(skb, features):
-        from pynet.checksum import skb_checksum_help
         skb_checksum_help(skb)
     return [skb]
 
@@ -221,9 +266,8 @@ def _gso_segment_frame(skb, hw_csum):
     """skb_gso_segment on a frame: segment from the IPv4 header, then give
     every segment a copy of the Ethernet header. With hw_csum the segments
     keep partial checksums for the device to finish."""
-    from pynet.gso import skb_gso_segment
     data = skb.data
-    mac_len = ETH_HLEN + (4 if bytes(data[12:14]) == b"\x81\x00" else 0)
+    mac_len = ETH_HLEN + (4 if (data[12] << 8 | data[13]) == ETH_P_8021Q else 0)
     eth = bytes(data[:mac_len])
     skb.pull(mac_len)
     if skb.network_header < 0:
