@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import itertools
 import os
 
+from pynet import skbtrace
 from pynet.checksum import skb_checksum_help
 from pynet.gso import skb_gso_segment
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB_GSO_DODGY, SKBQueue
@@ -161,6 +162,9 @@ class NetDevice:
         q = self.qdisc
         while not self.queue_stopped and q:
             batch = [q.dequeue() for _ in range(min(quota, len(q)))]
+            if skbtrace.hook is not None:
+                for skb in batch:
+                    skbtrace.hook("start_xmit", skb)
             sent = self.ndo_xmit_batch(batch)
             if sent < len(batch):
                 for skb in reversed(batch[sent:]):
@@ -289,6 +293,8 @@ def dev_queue_xmit(skb):
     frame cannot be finished in software, or the transmit queue is full
     (each counted in dev.stats.tx_dropped).
     """
+    if skbtrace.hook is not None:
+        skbtrace.hook("dev_queue_xmit", skb)
     dev = skb.dev
     if not dev.up:
         dev.stats.tx_dropped += 1
@@ -309,6 +315,8 @@ def dev_queue_xmit(skb):
     # An idle queue is bypassed, as a qdisc with TCQ_F_CAN_BYPASS is.
     if segs is None or len(segs) == 1:
         if not q and not dev.queue_stopped:
+            if skbtrace.hook is not None:
+                skbtrace.hook("start_xmit", skb)     # the driver's ndo_start_xmit (xmit_one)
             if dev.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
                 q.enqueue_head(skb)
                 dev.queue_stopped = True

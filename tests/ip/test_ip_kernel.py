@@ -206,8 +206,9 @@ def test_first_datagram_trace_shows_the_path_and_the_arp_exchange(kind):
         fs = t.functions()
         expect = ["udp_sendmsg", "ip_build_and_send_pkt", "ip_local_out", "dst_output", "ip_output",
                   "ip_finish_output", "ip_finish_output2", "neigh_output", "neigh_resolve_output",
-                  "arp_solicit", "netif_receive_skb", "arp_rcv", "neigh_update:release",
-                  "neigh_connected_output", "dev_queue_xmit", "netif_receive_skb", "ip_rcv",
+                  "arp_solicit", "dev_queue_xmit", "start_xmit", "netif_receive_skb", "arp_rcv",
+                  "neigh_update:release", "neigh_connected_output", "dev_queue_xmit", "start_xmit",
+                  "netif_receive_skb", "ip_rcv",
                   "ip_local_deliver", "ip_local_deliver_finish", "udp_rcv"]
         it = iter(fs)
         assert all(f in it for f in expect), fs
@@ -217,6 +218,8 @@ def test_first_datagram_trace_shows_the_path_and_the_arp_exchange(kind):
         rel = t.events[fs.index("neigh_update:release")][1]
         sent = t.events[fs.index("dev_queue_xmit", fs.index("neigh_update:release"))][1]
         assert sent[1] == rel[1] - 14 and sent[2] == rel[2]
+        # the driver is handed that very frame
+        assert t.events[fs.index("start_xmit", fs.index("neigh_update:release"))][1] == sent
         for f, g in t.events:
             print(f"{f:28s} head={g[0]} data={g[1]} tail={g[2]} end={g[3]}")
 
