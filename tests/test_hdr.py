@@ -170,6 +170,21 @@ def test_push_errors():
         udp_hdr_push(SKB.from_bytes(bytes(65535 - 7), headroom=8), 1, 2, A, B)
 
 
+def test_push_refuses_a_header_beyond_the_16_bit_offsets():
+    """network/transport_header and csum_start are 16-bit offsets from head
+    (0xffff: unset): a header further in must fail, not wrap."""
+    for push in (lambda s: tcp_hdr_push(s, 1, 2, 3, 4, TCPHDR_ACK, 5, A, B, partial=True),
+                 lambda s: udp_hdr_push(s, 1, 2, A, B, partial=True),
+                 lambda s: ipv4_hdr_push(s, A, B, IPPROTO_UDP, 0)):
+        skb = SKB.from_bytes(b"x", headroom=0xFFFF + 20)
+        with pytest.raises(SKBError):
+            push(skb)
+        assert skb.tobytes() == b"x" and skb.network_header == -1 and skb.transport_header == -1
+    skb = SKB.from_bytes(b"x", headroom=0xFFFE + 8)      # the header lands at 0xfffe: fine
+    udp_hdr_push(skb, 1, 2, A, B, partial=True)
+    assert skb.transport_header == 0xFFFE and skb.ip_summed == CHECKSUM_PARTIAL
+
+
 def test_push_copies_a_shared_header_first():
     """A clone's push never writes into the buffer its original still reads."""
     orig = SKB.from_bytes(b"payload", headroom=64)
