@@ -50,6 +50,8 @@ cdef int _check_empty(tuple skbs) except -1:
         s = <SKB?>x
         if s.exports or skb_shared_buffer(&s.skb) or skb_len(&s.skb) != 0:
             raise SKBError("a receive buffer must be an empty, private skb with no views")
+        if s.skb.data >= SKB_HDR_UNSET:      # mac_header is a 16-bit offset from head
+            raise SKBError(f"a receive buffer's headroom ({s.skb.data}) must be under {SKB_HDR_UNSET}")
     return 0
 
 
