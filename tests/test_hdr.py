@@ -5,6 +5,7 @@ import random
 import pytest
 from wirekit import all_frames, frames
 
+from pynet import _core
 from pynet.checksum import skb_checksum_help
 from pynet.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB, SKBError
 from pynet.wire import EthernetPacket, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, WireError
@@ -210,3 +211,16 @@ def test_parse_errors():
         tcp_hdr_parse(12)
     with pytest.raises(WireError, match="version"):
         ipv4_hdr_parse(bytes([0x65]) + bytes(19))
+
+
+def test_receive_buffers_past_the_16_bit_offsets_are_refused():
+    """mac_header of a received frame is a 16-bit offset: the driver's buffers
+    are checked before any read (fd -1: a read would fail with EBADF instead)."""
+    skb = SKB(0xFFFF + 100)
+    skb.reserve(0xFFFF)
+    with pytest.raises(SKBError):
+        _core.tap_read_skbs(-1, [skb], False)
+    skb = SKB(200)
+    skb.reserve(64)
+    with pytest.raises(OSError):
+        _core.tap_read_skbs(-1, [skb], False)
