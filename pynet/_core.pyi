@@ -174,3 +174,12 @@ class PacketRing:
 def packet_tx_open(ifindex: int, vnet_hdr: bool, qdisc_bypass: bool) -> int: ...
 def packet_send_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool) -> tuple[int, list[tuple[int, int]], int]: ...
 def packet_send_skb(fd: int, skb: SKB, vnet_hdr: bool) -> int: ...
+
+# -- receive coalescing (csrc/gro.c, pynet/gro.pxi; used through pynet.gro) -------------
+class GroStats:
+    merged: int        # segments folded into a head
+    bad_csum: int      # segments left alone: checksum wrong
+    realloc: int       # heads that needed a bigger buffer
+
+def gro_receive(skbs: Sequence[SKB], stats: GroStats | None = None) -> list[SKB]:
+    """One poll's frames (data at the Ethernet header) with each run of one TCP/IPv4 flow merged."""

@@ -57,22 +57,21 @@ class Verifier:
     """Checks a received stream against the pattern at its position."""
 
     def __init__(self, seed):
-        self.pat = pattern(seed)
+        self.pat = memoryview(pattern(seed))
         self.off = 0
         self.nbytes = 0
 
     def feed(self, data):
-        n = len(data)
-        while n:
-            take = min(n, PATTERN_LEN)
-            chunk = data if take == len(data) else data[:take]
-            if chunk != self.pat[self.off:self.off + take]:
+        """data: bytes or a bytearray. Compared in place (memcmp), no copies."""
+        pos, n = 0, len(data)
+        while pos < n:
+            take = min(n - pos, PATTERN_LEN)
+            if not data.startswith(self.pat[self.off:self.off + take], pos):
                 raise DataError(f"stream differs from the pattern within bytes "
                                 f"{self.nbytes}..{self.nbytes + take}")
             self.off = (self.off + take) % PATTERN_LEN
             self.nbytes += take
-            data = data[take:]
-            n -= take
+            pos += take
 
 
 class Source:
