@@ -28,6 +28,12 @@ TCP_FIELDS = (
     "InSegs", "OutSegs", "RetransSegs", "InErrs", "OutRsts", "InCsumErrors",
 )
 
+# /proc/net/netstat TcpExt, the counters pynet keeps
+TCPEXT_FIELDS = (
+    "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPFastOpenPassive", "TCPFastOpenPassiveFail",
+    "TCPFastOpenListenOverflow", "TCPFastOpenCookieReqd", "TCPFastOpenPassiveAltKey",
+)
+
 
 class Mib(dict):
     """One group of counters, all starting at zero."""
@@ -50,7 +56,8 @@ class Snmp:
         self.icmp = Mib(ICMP_FIELDS)
         self.udp = Mib(UDP_FIELDS)
         self.tcp = Mib(TCP_FIELDS)
+        self.tcpext = Mib(TCPEXT_FIELDS)
 
     def as_dict(self):
         return {"Ip": dict(self.ip), "Icmp": dict(self.icmp),
-                "Udp": dict(self.udp), "Tcp": dict(self.tcp)}
+                "Udp": dict(self.udp), "Tcp": dict(self.tcp), "TcpExt": dict(self.tcpext)}

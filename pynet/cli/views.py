@@ -35,6 +35,8 @@ def tcp_info(sk):
         segs_in=sk.stats["InSegs"], segs_out=sk.stats["OutSegs"],
         total_retrans=sk.stats["RetransSegs"], ofo_drops=sk.ofo_drops,
         congestion=getattr(sk.ca_ops, "name", type(sk.ca_ops).__name__),
+        # Fast Open: tcpi_options' TCPI_OPT_SYN_DATA, tcpi_fastopen_client_fail
+        syn_data_acked=sk.syn_data_acked, fastopen_client_fail=sk.fastopen_client_fail,
     )
 
 

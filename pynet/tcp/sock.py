@@ -195,6 +195,19 @@ class TcpSock(Sock):
         self.listen_drops = 0
         self.parent = None
 
+        # Fast Open (RFC 7413, pynet/tcp/fastopen.py)
+        self.fastopen_req = None         # client: what the next SYN carries (tcp_fastopen_request)
+        self.fastopen_rsk = None         # passive child: its request sock, until the handshake ends
+        self.fastopenq = None            # listener: TCP_FASTOPEN's queue; None: no Fast Open
+        self.fastopen_connect = False    # TCP_FASTOPEN_CONNECT
+        self.fastopen_no_cookie = False  # TCP_FASTOPEN_NO_COOKIE
+        self.defer_connect = False       # connect() returned; the SYN waits for the first send
+        self.syn_fastopen = False        # our SYN had a Fast Open option
+        self.syn_fastopen_exp = False    # ... in the experimental form
+        self.syn_data = False            # ... and data
+        self.syn_data_acked = False      # the SYN's data was acknowledged (TCPI_OPT_SYN_DATA)
+        self.fastopen_client_fail = 0    # tcpi_fastopen_client_fail
+
         # the socket layer's wake-ups (sock_def_*); tcp_input calls them as Linux does
         self.sk_data_ready = self.sk_write_space = self.sk_state_change = \
             self.sk_error_report = sock_def_noop
@@ -244,10 +257,13 @@ class TcpRequestSock:
     __slots__ = ("listener", "saddr", "daddr", "sport", "dport",
                  "snt_isn", "rcv_isn", "mss", "snd_wscale", "rcv_wscale", "wscale_ok",
                  "sack_ok", "tstamp_ok", "ts_recent", "ts_off", "window", "rcv_wnd",
-                 "num_retrans", "timer", "snt_synack")
+                 "num_retrans", "timer", "snt_synack", "rcv_nxt", "tfo_cookie", "tfo_exp")
 
     def __init__(self, listener):
         self.listener = listener
         self.num_retrans = 0
         self.timer = None
         self.snt_synack = 0.0
+        self.rcv_nxt = None         # what the SYN-ACK acknowledges (None: the SYN only)
+        self.tfo_cookie = None      # a Fast Open cookie for the SYN-ACK
+        self.tfo_exp = False

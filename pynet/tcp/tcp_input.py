@@ -8,6 +8,7 @@ filled and whose data starts at the payload; the time is sk.tcp_mstamp.
 import bisect
 import errno
 
+from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
 from pynet.tcp.tcp import (
     RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
@@ -735,6 +736,8 @@ def tcp_rcv_synsent_state_process(sk, skb):
         tcp_set_state(sk, _S.ESTABLISHED)
         tcp_init_transfer(sk)
         sk.sk_state_change(sk)
+        if (sk.syn_fastopen or sk.syn_data) and fastopen.tcp_rcv_fastopen_synack(sk, skb):
+            return False                   # the resent SYN data carries the ACK
         out.tcp_send_ack(sk)
         return False
     # simultaneous open: both SYNs crossed (RFC 9293 §3.5 figure 8)
@@ -776,6 +779,8 @@ def tcp_rcv_state_process(sk, skb):
     if state == _S.SYN_SENT:
         return tcp_rcv_synsent_state_process(sk, skb)
     sk.stats["InSegs"] += 1
+    if state == _S.SYN_RECV and sk.fastopen_rsk is not None and fastopen.tcp_fastopen_syn_again(sk, tcb):
+        return False
     if state == _S.SYN_RECV and _syn_recv_simultaneous_synack(sk, tcb):
         tcp_replace_ts_recent(sk, tcb)
     elif not tcp_validate_incoming(sk, skb):

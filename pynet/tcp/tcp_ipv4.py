@@ -9,6 +9,7 @@ from pynet.ip_output import ip_queue_xmit
 from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, SKB
 from pynet.sock import sk_setup_caps
 from pynet.timer import Timer
+from pynet.tcp import fastopen
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
 from pynet.tcp.secure_seq import secure_ipv4_port_ephemeral, secure_tcp_seq, secure_tcp_ts_off
@@ -129,6 +130,8 @@ def tcp_v4_rcv(hashinfo, skb, now):
         if flags & TCPHDR_SYN:
             syn = TcpRepr.parse(TcpPacket(skb.data))
             tcb.mss, tcb.wscale, tcb.sack_ok = syn.mss, syn.wscale, syn.sack_perm
+            if syn.fastopen is not None:
+                tcb.fastopen = (syn.fastopen, syn.fastopen_exp)
             del syn
     except ValueError:                 # WireError, or an skb shorter than its headers
         hashinfo.stats["InErrs"] += 1
@@ -211,6 +214,8 @@ def tcp_v4_connect(sk, daddr, dport, now):
     sk.high_seq = sk.iss
     sk.ts_offset = secure_tcp_ts_off(sk.saddr, sk.daddr)
     sk.state = TcpState.SYN_SENT
+    if fastopen.tcp_fastopen_defer_connect(sk):
+        return                          # TCP_FASTOPEN_CONNECT: the SYN leaves with the first send
     out.tcp_connect(sk)
 
 
@@ -240,6 +245,8 @@ def tcp_conn_request(listener, skb):
     req.ts_off = secure_tcp_ts_off(req.saddr, req.daddr)
     req.rcv_wnd, req.rcv_wscale = out.tcp_select_initial_window(
         out.tcp_space(listener), listener.window_clamp, req.wscale_ok)
+    if fastopen.tcp_try_fastopen(listener, skb, req):
+        return                          # a Fast Open child took the SYN and its data
     listener.syn_queue[(req.daddr, req.dport)] = req
     tcp_send_synack(listener, req)
     req.timer = Timer(listener.net.timers, lambda t: tcp_synack_timer(listener, req, t))

@@ -10,6 +10,7 @@ so Python's per-packet work is per super-segment, not per MSS.
 """
 from pynet.skbuff import SKB, SKB_GSO_TCPV4
 from pynet.wire.tcp import tcp_hdr_push
+from pynet.tcp import fastopen
 from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import (
     MAX_TCP_HEADER, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
@@ -120,7 +121,10 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
     flags = tcb.tcp_flags
     ts = None
     sack = ()
+    cookie = None
     if flags & TCPHDR_SYN:
+        if sk.fastopen_req is not None:
+            cookie = sk.fastopen_req.cookie
         if sk.tstamp_enabled:
             ts = (sk.tcp_time_stamp(), sk.rx_opt.ts_recent if flags & TCPHDR_ACK else 0)
         mss, sack_perm = sk.advmss, sk.sack_enabled
@@ -145,7 +149,8 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         skb_out.gso_type = SKB_GSO_TCPV4
     tcp_hdr_push(skb_out, sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0,
                  flags, window, 0, 0, ts=ts, sack=sack, mss=mss, wscale=wscale,
-                 sack_perm=sack_perm, partial=True)
+                 sack_perm=sack_perm, fastopen=cookie, fastopen_exp=sk.syn_fastopen_exp,
+                 partial=True)
     skb_out.cb = None
     skb_out.sk = sk
     sk.stats["OutSegs"] += tcb.pcount
@@ -231,7 +236,10 @@ def tcp_connect(sk):
     skb = tcp_init_nondata_skb(sk, sk.write_seq, TCPHDR_SYN)
     tcp_connect_queue_skb(sk, skb)
     sk.snd_nxt = sk.write_seq
-    tcp_transmit_skb(sk, skb)
+    if sk.fastopen_req is not None:
+        fastopen.tcp_send_syn_data(sk, skb)
+    else:
+        tcp_transmit_skb(sk, skb)
     inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, sk.rto)
 
 
@@ -243,10 +251,12 @@ def tcp_make_synack(listener, req):
     ts = None
     if req.tstamp_ok:
         ts = ((int(listener.tcp_mstamp * 1000) + req.ts_off) & 0xFFFFFFFF, req.ts_recent)
-    tcp_hdr_push(skb, req.sport, req.dport, req.snt_isn, seq_add(req.rcv_isn, 1),
+    ack = req.rcv_nxt if req.rcv_nxt is not None else seq_add(req.rcv_isn, 1)
+    tcp_hdr_push(skb, req.sport, req.dport, req.snt_isn, ack,
                  TCPHDR_SYN | TCPHDR_ACK, min(req.rcv_wnd, 65535), 0, 0, ts=ts,
                  mss=listener.advmss, wscale=req.rcv_wscale if req.wscale_ok else -1,
-                 sack_perm=req.sack_ok, partial=True)
+                 sack_perm=req.sack_ok, fastopen=req.tfo_cookie, fastopen_exp=req.tfo_exp,
+                 partial=True)
     return skb
 
 

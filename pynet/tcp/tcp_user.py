@@ -5,6 +5,7 @@ and the options that change sending. Every call is given `now`.
 import errno
 
 from pynet.skbuff import SKB
+from pynet.tcp import fastopen
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
 from pynet.tcp.tcp import (
@@ -26,7 +27,11 @@ def tcp_sendmsg(sk, data, now):
         raise OSError(sk.sk_err, "socket error")
     if sk.sk_shutdown & SEND_SHUTDOWN:
         raise OSError(errno.EPIPE, "send after shutdown")
-    if sk.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
+    if sk.defer_connect:
+        return fastopen.tcp_sendmsg_fastopen(sk, data, now)
+    # a Fast Open child may answer before the handshake's ACK (RFC 7413 §4.2.2)
+    if sk.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT) and not (
+            sk.state == TcpState.SYN_RECV and sk.fastopen_rsk is not None):
         if sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
             return 0
         raise OSError(errno.ENOTCONN, "not connected")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pynet.checksum import skb_checksum_help
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB
+from pynet.snmp import Snmp
 from pynet.tcp.sock import TcpSock
 from pynet.tcp.tcp import TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN
 from pynet.tcp.tcp_ipv4 import TcpHashinfo, ipv4_af_ops, tcp_v4_rcv
@@ -79,6 +80,7 @@ class Host:
         self.addr = addr
         self.timers = TimerBase()       # with rng: what a TcpSock needs of its stack
         self.rng = random.Random(addr)
+        self.mib = Snmp()
         self.sent = []
         self.pmtu = pmtu
         self.gso_max_size = gso_max_size
