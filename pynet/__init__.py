@@ -16,4 +16,7 @@ def __getattr__(name):
     if name == "Stack":
         from pynet.stack import Stack
         return Stack
+    if name in ("create_connection", "create_server", "patch"):
+        from pynet import socket
+        return getattr(socket, name)
     raise AttributeError(f"module 'pynet' has no attribute {name!r}")

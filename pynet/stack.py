@@ -129,6 +129,28 @@ class Stack:
     def ping(self, daddr, **kwargs):
         return PingSocket(self, daddr, **kwargs)
 
+    def socket(self, family=2, type=1, proto=0):
+        """A stdlib-shaped socket (pynet.socket) on this stack."""
+        from pynet.socket import socket
+        return socket(self, family, type, proto)
+
+    # -- the runner thread (pynet.runner) -----------------------------------------------
+    def start(self):
+        """Run the stack on its own thread; socket calls are safe from any thread."""
+        from pynet.runner import runner_of
+        runner_of(self).start()
+        return self
+
+    def stop(self):
+        from pynet.runner import runner_of
+        runner_of(self).stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
     # -- the loop -------------------------------------------------------------------
     def poll(self, now, budget=64):
         """Receive up to `budget` frames per device, run due timers, flush transmit queues.

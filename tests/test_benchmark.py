@@ -67,9 +67,11 @@ def test_pipe_item_json_shape():
 
 @pytest.mark.priv
 def test_bench_quick_json_against_the_kernel():
-    items = ["kernel-veth", "tap-tx-offload", "tap-rx-offload", "rr-kernel", "rr-pynet"]
-    out = subprocess.run([sys.executable, "-m", "pynet", "bench", "--seconds", "0.5", "--json",
-                          "-", "--only", *items], capture_output=True, text=True, timeout=240)
+    items = ["kernel-veth", "tap-tx-offload", "tap-rx-offload", "packet-rx-offload", "rr-kernel",
+             "rr-pynet", "crr-kernel", "crr-pynet", "mem-idle"]
+    out = subprocess.run([sys.executable, "-m", "pynet", "bench", "--seconds", "0.5",
+                          "--connections", "200", "--json", "-", "--only", *items],
+                         capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
     res = {r["item"]: r for r in doc["results"]}
@@ -79,13 +81,18 @@ def test_bench_quick_json_against_the_kernel():
         assert r["status"] == "ok", r["reason"]
         assert r["verified"] is True and r["value"] > 0
     k = res["kernel-veth"]["value"]
-    for name in ("tap-tx-offload", "tap-rx-offload"):
+    for name in ("tap-tx-offload", "tap-rx-offload", "packet-rx-offload"):
         r = res[name]
         assert r["nbytes"] > 0 and r["kernel_value"] == k
         assert r["ratio"] == pytest.approx(r["value"] / k)
     assert res["rr-pynet"]["ratio"] == pytest.approx(
         res["rr-pynet"]["value"] / res["rr-kernel"]["value"])
     assert res["rr-pynet"]["extra"]["transactions"] > 0
+    crr = res["crr-pynet"]
+    assert crr["kernel_value"] == res["crr-kernel"]["value"]
+    assert crr["extra"]["served"] == crr["extra"]["connections"] > 0
+    mem = res["mem-idle"]
+    assert mem["unit"] == "B/socket" and mem["extra"]["sockets"] == 2 * 199
 
 
 def test_unknown_item_is_refused():

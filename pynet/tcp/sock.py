@@ -23,10 +23,14 @@ from pynet.tcp.tcp import (
 # bandwidth-delay product of 10 Gbit/s x 1 ms is 1.25 MB.
 TCP_WMEM_DEFAULT = 4 << 20
 TCP_RMEM_DEFAULT = 6 << 20
+# until a full segment is measured, half the buffer is window (Linux's default)
+TCP_DEFAULT_SCALING_RATIO = 0.5
 
 # icsk_pending: what the retransmit timer is armed for
 ICSK_TIME_RETRANS = 1
 ICSK_TIME_PROBE0 = 3
+ICSK_TIME_REO_TIMEOUT = 4     # RACK's reordering timer (RFC 8985 §6.3)
+ICSK_TIME_LOSS_PROBE = 5      # tail loss probe (RFC 8985 §7)
 
 
 @dataclass
@@ -132,6 +136,16 @@ class TcpSock(Sock):
         self.probes_out = 0              # icsk_probes_out
         self.pending = 0                 # icsk_pending
         self.retrans_stamp = None
+        self.rtt_min = None              # smallest RTT seen (RACK's reordering window)
+
+        # RACK and TLP (RFC 8985): see tcp_recovery.py
+        self.rack_mstamp = None          # send time of the latest-sent delivered segment
+        self.rack_end_seq = 0
+        self.rack_rtt = 0.0
+        self.rack_advanced = False
+        self.reord_seen = False          # the peer ever delivered out of order
+        self.tlp_high_seq = None         # snd_nxt when the outstanding loss probe went
+        self.tlp_retrans = False         # ... and it was a retransmission
 
         # congestion control (in segments, as Linux counts)
         self.snd_cwnd = TCP_INIT_CWND
@@ -155,8 +169,9 @@ class TcpSock(Sock):
         self.sk_wmem_queued = 0
         self.sk_sndbuf = TCP_WMEM_DEFAULT
         self.receive_queue = deque()    # sk_receive_queue: in order, for the user
-        self.sk_rmem_alloc = 0          # payload bytes held (receive + out-of-order queues)
+        self.sk_rmem_alloc = 0          # truesize held (receive + out-of-order queues)
         self.sk_rcvbuf = TCP_RMEM_DEFAULT
+        self.scaling_ratio = TCP_DEFAULT_SCALING_RATIO   # window bytes per buffer byte
         self.out_of_order_queue = []    # sorted by seq
         self.ofo_limit = TCP_OFO_MAX
         self.ofo_drops = 0
@@ -184,7 +199,9 @@ class TcpSock(Sock):
         self.orphan = False              # closed by the user, TCP finishes alone
         self.fin_sent = False
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
-                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0}
+                      "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0,
+                      "TCPLossProbes": 0, "TCPLossProbeRecovery": 0, "TCPLostRetransmit": 0,
+                      "TCPDSACKRecv": 0, "RcvPruned": 0}
 
         # listener
         self.backlog = 0

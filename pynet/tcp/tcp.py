@@ -47,6 +47,7 @@ TCP_INFINITE_SSTHRESH = 0x7fffffff
 TCP_TIMEOUT_INIT = 1.0           # RFC 6298 §2.1
 TCP_TIMEOUT_FALLBACK = 3.0       # RFC 6298 §5.7: lost SYN, no RTT sample
 TCP_RTO_MIN = 0.2
+TCP_TIMEOUT_MIN = 0.002          # Linux's two jiffies: the shortest timer it arms
 TCP_RTO_MAX = 120.0
 TCP_DELACK_MIN = 0.04
 TCP_DELACK_MAX = 0.2

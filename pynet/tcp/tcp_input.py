@@ -8,8 +8,10 @@ filled and whose data starts at the payload; the time is sk.tcp_mstamp.
 import bisect
 import errno
 
+from pynet.skbuff import SKB
 from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
+from pynet.tcp.tcp_recovery import tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_mark_lost
 from pynet.tcp.tcp import (
     RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
     TCP_DELACK_MIN, TCP_INVALID_RATELIMIT, TCP_MAX_QUICKACKS, TCP_MAX_WSCALE, TCP_MSS_DEFAULT,
@@ -20,6 +22,8 @@ from pynet.tcp.tcp import (
 
 _S = TcpState
 _CLOCK_G = 0.001      # RFC 6298 §2: the clock granularity G (the TSval clock ticks in ms)
+SKB_TRUESIZE_OVERHEAD = SKB(0).truesize   # what an skb costs beyond its buffer
+TCP_RCV_SMALL = 2048                      # buffer for small payloads copied out of big ones
 
 
 # -- RTT and RTO (RFC 6298) ----------------------------------------------------
@@ -47,6 +51,8 @@ def tcp_ack_update_rtt(sk, seq_rtt, tsecr):
             seq_rtt = None
     if seq_rtt is None:
         return None
+    if sk.rtt_min is None or seq_rtt < sk.rtt_min:
+        sk.rtt_min = seq_rtt
     tcp_rtt_estimator(sk, seq_rtt)
     tcp_set_rto(sk)
     sk.backoff = 0          # RFC 6298 §5.7: a fresh sample ends the backoff
@@ -278,6 +284,8 @@ def tcp_clean_rtx_queue(sk, ack):
         sk.packets_out -= n
         if tcb.sacked & TCPCB_SACKED_ACKED:
             sk.sacked_out -= n
+        elif tcb.tx_time is not None:
+            tcp_rack_advance(sk, tcb)
         if tcb.sacked & TCPCB_SACKED_RETRANS:
             sk.retrans_out -= n
         if tcb.sacked & TCPCB_LOST:
@@ -353,14 +361,31 @@ def tcp_enter_loss(sk):
     if not sk.rx_opt.sack_ok:
         sk.sacked_out = 0
     sk.high_seq = sk.snd_nxt
+    sk.tlp_high_seq = None
     tcp_set_ca_state(sk, TCP_CA_Loss)
+
+
+def tcp_check_dsack(sk, blocks, ack):
+    """RFC 2883 §4: the first block is a D-SACK (data that arrived twice)
+    when it lies below the cumulative ACK or inside the second block."""
+    start, end = blocks[0]
+    dsack = not after(end, ack)
+    if not dsack and len(blocks) > 1:
+        s2, e2 = blocks[1]
+        dsack = not before(start, s2) and not after(end, e2)
+    if dsack:
+        sk.stats["TCPDSACKRecv"] += 1
+    return dsack
 
 
 def tcp_sacktag_write_queue(sk, blocks):
     """Mark what the peer's SACK blocks (RFC 2018) say it holds. TSO skbs
     are split at block edges so marks cover whole skbs. Blocks below
-    snd_una (D-SACK) or beyond snd_nxt are ignored."""
+    snd_una (D-SACK) or beyond snd_nxt are ignored. A never-retransmitted
+    segment SACKed below the highest SACK arrived out of order: the path
+    reorders (RACK then keeps a reordering window, RFC 8985 §6.2)."""
     rtx = sk.rtx_queue
+    prior_highest = sk.highest_sack
     for start, end in blocks:
         if not after(end, start) or not after(end, sk.snd_una) or after(end, sk.snd_nxt):
             continue
@@ -391,6 +416,11 @@ def tcp_sacktag_write_queue(sk, blocks):
                 out.tcp_fragment(sk, rtx, i, skb, n)
             tcb.sacked |= TCPCB_SACKED_ACKED
             sk.sacked_out += tcb.pcount
+            if tcb.tx_time is not None:
+                tcp_rack_advance(sk, tcb)
+            if (not tcb.sacked & TCPCB_EVER_RETRANS and prior_highest is not None
+                    and before(tcb.end_seq, prior_highest)):
+                sk.reord_seen = True
             if tcb.sacked & TCPCB_LOST:
                 tcb.sacked &= ~TCPCB_LOST
                 sk.lost_out -= tcb.pcount
@@ -400,55 +430,85 @@ def tcp_sacktag_write_queue(sk, blocks):
             i += 1
 
 
-def tcp_sack_mark_lost(sk):
-    """RFC 6675 IsLost: a hole with at least dupthresh SACKed segments
-    above it is lost. A retransmission is lost again when data sent after
-    it was SACKed (Linux's tcp_mark_lost_retrans), so it need not wait for
-    the RTO."""
-    above = 0
-    highest = sk.highest_sack
-    for skb in reversed(sk.rtx_queue):
-        tcb = skb.cb
-        sacked = tcb.sacked
-        if sacked & TCPCB_SACKED_ACKED:
-            above += tcb.pcount
-            continue
-        if above >= sk.reordering and not sacked & TCPCB_LOST:
-            tcb.sacked |= TCPCB_LOST
-            sk.lost_out += tcb.pcount
-        elif sacked & TCPCB_SACKED_RETRANS and highest is not None and after(highest, tcb.ack_seq):
-            tcb.sacked &= ~TCPCB_SACKED_RETRANS
-            sk.retrans_out -= tcb.pcount
-
-
 def tcp_sack_fastretrans_alert(sk):
-    """Loss recovery with SACK (RFC 6675): enter when dupthresh segments
-    are SACKed, retransmit holes as the pipe (packets_in_flight) allows."""
+    """Loss recovery with SACK: RACK (RFC 8985) marks what is lost, by
+    time; the first loss found starts recovery (RFC 6675), and holes are
+    retransmitted as the pipe (packets_in_flight) allows. A deadline not
+    yet passed arms the reordering timer."""
     state = sk.ca_state
-    if state in (TCP_CA_Recovery, TCP_CA_Loss):
-        if not before(sk.snd_una, sk.high_seq):
-            if state == TCP_CA_Recovery:
-                sk.snd_cwnd = sk.snd_ssthresh
-            tcp_set_ca_state(sk, TCP_CA_Open)
+    if state in (TCP_CA_Recovery, TCP_CA_Loss) and not before(sk.snd_una, sk.high_seq):
+        if state == TCP_CA_Recovery:
+            sk.snd_cwnd = sk.snd_ssthresh
+        tcp_set_ca_state(sk, TCP_CA_Open)
+        state = TCP_CA_Open
+        if not sk.sacked_out:
             return
-        tcp_sack_mark_lost(sk)
+    timeout = tcp_rack_mark_lost(sk)
+    if timeout:
+        out.inet_csk_reset_xmit_timer(sk, out.ICSK_TIME_REO_TIMEOUT, timeout)
+    if state in (TCP_CA_Recovery, TCP_CA_Loss):
         return
-    if sk.sacked_out >= sk.reordering and not before(sk.snd_una, sk.high_seq):
-        sk.prior_ssthresh = sk.snd_ssthresh
-        sk.prior_cwnd = sk.snd_cwnd
-        sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
-        sk.snd_cwnd = sk.snd_ssthresh
-        sk.snd_cwnd_cnt = 0
-        sk.high_seq = sk.snd_nxt
-        tcp_set_ca_state(sk, TCP_CA_Recovery)
-        tcp_mark_head_lost(sk)
-        tcp_sack_mark_lost(sk)
-        out.tcp_retransmit_skb(sk, 0, 1)       # the fast retransmit goes whatever the pipe says
+    if sk.lost_out:
+        tcp_enter_sack_recovery(sk)
     elif sk.sacked_out:
         if state == TCP_CA_Open:
             tcp_set_ca_state(sk, TCP_CA_Disorder)
     elif state == TCP_CA_Disorder:
         tcp_set_ca_state(sk, TCP_CA_Open)
+
+
+def tcp_enter_sack_recovery(sk):
+    """Lost segments found outside recovery: reduce the window once for
+    this loss event (RFC 6675 §5 step 4) and resend the first lost one,
+    whatever the pipe says (the fast retransmit)."""
+    sk.prior_ssthresh = sk.snd_ssthresh
+    sk.prior_cwnd = sk.snd_cwnd
+    sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
+    sk.snd_cwnd = sk.snd_ssthresh
+    sk.snd_cwnd_cnt = 0
+    sk.high_seq = sk.snd_nxt
+    tcp_set_ca_state(sk, TCP_CA_Recovery)
+    for i, skb in enumerate(sk.rtx_queue):
+        sacked = skb.cb.sacked
+        if sacked & TCPCB_LOST and not sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
+            out.tcp_retransmit_skb(sk, i, 1)
+            break
+
+
+def tcp_rack_reo_timeout(sk):
+    """RFC 8985 §6.3: the reordering window of a suspect segment passed
+    without its delivery: mark it lost, recover, retransmit."""
+    prior_lost = sk.lost_out
+    prior_retrans = sk.retrans_out
+    timeout = tcp_rack_detect_loss(sk)
+    if sk.lost_out != prior_lost or sk.retrans_out != prior_retrans:
+        if sk.ca_state < TCP_CA_Recovery:
+            tcp_enter_sack_recovery(sk)
+        out.tcp_xmit_retransmit_queue(sk)
+    if timeout:
+        out.inet_csk_reset_xmit_timer(sk, out.ICSK_TIME_REO_TIMEOUT, timeout)
+    elif not sk.pending:
+        out.tcp_rearm_rto(sk)
+
+
+def tcp_process_tlp_ack(sk, ack, dsack, advanced):
+    """Linux's tcp_process_tlp_ack (RFC 8985 §7.4): the ACK for our loss
+    probe tells whether it repaired a loss. A retransmitted probe that the
+    peer reports as a duplicate (D-SACK) found none; an ACK beyond it
+    repaired one, which is a congestion event: reduce cwnd once."""
+    if before(ack, sk.tlp_high_seq):
+        return
+    if not sk.tlp_retrans or dsack:
+        sk.tlp_high_seq = None
+    elif after(ack, sk.tlp_high_seq):
+        sk.tlp_high_seq = None
+        sk.prior_ssthresh = sk.snd_ssthresh
+        sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
+        sk.snd_cwnd = min(sk.snd_cwnd, sk.snd_ssthresh)
+        sk.snd_cwnd_cnt = 0
+        sk.stats["TCPLossProbeRecovery"] += 1
+    elif not advanced:
+        sk.tlp_high_seq = None
 
 
 def tcp_fastretrans_alert(sk, acked, is_dupack):
@@ -513,7 +573,7 @@ def tcp_ack(sk, skb):
         sk.retransmits = 0
         if not sk.retrans_out:
             sk.retrans_stamp = None
-        out.tcp_rearm_rto(sk)
+        out.tcp_set_xmit_timer(sk)
         sk.ca_ops.pkts_acked(sk, acked, rtt)
     # RFC 5681 §2: same ACK, no data, no SYN/FIN, same window, data outstanding
     is_dupack = (ack == prior_snd_una and tcb.seq == tcb.end_seq and not window_changed
@@ -521,8 +581,12 @@ def tcp_ack(sk, skb):
     # the ACK that ends recovery does not grow cwnd too (RFC 5681 §3.2 step 6)
     may_raise_cwnd = sk.ca_state < TCP_CA_Recovery
     if sk.rx_opt.sack_ok:
+        dsack = False
         if tcb.sack:
+            dsack = tcp_check_dsack(sk, tcb.sack, ack)
             tcp_sacktag_write_queue(sk, tcb.sack)
+        if sk.tlp_high_seq is not None:
+            tcp_process_tlp_ack(sk, ack, dsack, after(ack, prior_snd_una))
         if sk.sacked_out or sk.ca_state != TCP_CA_Open:
             tcp_sack_fastretrans_alert(sk)
     elif is_dupack or sk.ca_state != TCP_CA_Open:
@@ -560,17 +624,45 @@ def tcp_event_data_recv(sk, skb):
     n = skb.gso_size or len(skb)
     if n > sk.rcv_mss:
         sk.rcv_mss = min(n, max(sk.advmss, TCP_MSS_DEFAULT))
+    if len(skb) >= TCP_MSS_DEFAULT:
+        # payload per byte charged, for the window (Linux's scaling_ratio)
+        sk.scaling_ratio = min(len(skb) / skb.truesize, 1.0)
     if not sk.ack_ato:
         tcp_incr_quickack(sk)
         sk.ack_ato = TCP_DELACK_MIN
     sk.ack_lrcvtime = sk.tcp_mstamp
 
 
+def tcp_rcv_rightsize(skb):
+    """An skb whose buffer is over twice what its payload needs (a small
+    segment in a 64 KB receive buffer) is copied before it is queued into
+    one of its size, at least TCP_RCV_SMALL bytes so that following small
+    segments coalesce into its room (tcp_queue_rcv). Memory then follows
+    the data: a peer sending tiny segments cannot pin a big buffer per
+    byte (Linux reaches the same with tcp_collapse; copying at once keeps
+    the queues simple)."""
+    n = len(skb)
+    if skb.truesize <= max(2 * n, TCP_RCV_SMALL) + SKB_TRUESIZE_OVERHEAD:
+        return skb
+    small = SKB(max(n, TCP_RCV_SMALL))
+    small.put_data(skb.data)
+    small.gso_size = skb.gso_size
+    small.cb = skb.cb
+    return small
+
+
 def tcp_queue_rcv(sk, skb):
+    """Append in-order data, into the tail skb's free room when it fits
+    (Linux's tcp_try_coalesce): many small segments share one buffer."""
     tcb = skb.cb
     if len(skb):
-        sk.receive_queue.append(skb)
-        sk.sk_rmem_alloc += len(skb)
+        rq = sk.receive_queue
+        if rq and len(skb) <= rq[-1].tailroom:
+            rq[-1].put_data(skb.data)
+        else:
+            skb = tcp_rcv_rightsize(skb)
+            rq.append(skb)
+            sk.sk_rmem_alloc += skb.truesize
     sk.rcv_nxt = tcb.end_seq
     if tcb.tcp_flags & TCPHDR_FIN:
         tcp_fin(sk)
@@ -588,7 +680,7 @@ def tcp_ofo_queue(sk):
     ready = ofo[:i]
     del ofo[:i]
     for skb in ready:
-        sk.sk_rmem_alloc -= len(skb)
+        sk.sk_rmem_alloc -= skb.truesize
         tcb = skb.cb
         if not after(tcb.end_seq, sk.rcv_nxt) or sk.sk_shutdown & RCV_SHUTDOWN:
             continue                       # wholly duplicate, or past the FIN
@@ -622,7 +714,8 @@ def tcp_data_queue_ofo(sk, skb):
     sk.ack_now = True
     ofo = sk.out_of_order_queue
     tcb = skb.cb
-    if len(ofo) >= sk.ofo_limit or sk.sk_rmem_alloc + len(skb) > sk.sk_rcvbuf:
+    skb = tcp_rcv_rightsize(skb)
+    if len(ofo) >= sk.ofo_limit or sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf:
         sk.ofo_drops += 1
         sk.stats["OfoDrop"] += 1
         return
@@ -630,8 +723,23 @@ def tcp_data_queue_ofo(sk, skb):
     if i < len(ofo) and ofo[i].cb.seq == tcb.seq and not after(tcb.end_seq, ofo[i].cb.end_seq):
         return                             # a duplicate of what we hold
     ofo.insert(i, skb)
-    sk.sk_rmem_alloc += len(skb)
+    sk.sk_rmem_alloc += skb.truesize
     tcp_sack_update(sk, tcb.seq)
+
+
+def tcp_rmem_schedule(sk, skb):
+    """Room for in-order data: out-of-order data is given up from the
+    highest sequence down to make it (Linux's tcp_prune_ofo_queue), since
+    only in-order data lets the connection progress."""
+    ofo = sk.out_of_order_queue
+    while sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf and ofo:
+        sk.sk_rmem_alloc -= ofo.pop().truesize
+        sk.stats["RcvPruned"] += 1
+    if ofo:
+        tcp_sack_update(sk)
+    else:
+        sk.selective_acks = ()
+    return sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf
 
 
 def tcp_data_queue(sk, skb):
@@ -653,11 +761,12 @@ def tcp_data_queue(sk, skb):
     if before(tcb.seq, sk.rcv_nxt):       # overlaps data we have: keep the new part
         skb.pull(min((sk.rcv_nxt - tcb.seq) & 0xFFFFFFFF, len(skb)))
         tcb.seq = sk.rcv_nxt
-    if len(skb) and (sk.receive_window() == 0 or sk.sk_rmem_alloc + len(skb) > sk.sk_rcvbuf):
-        sk.stats["RcvDrop"] += 1
-        sk.ack_now = True
-        return
     if len(skb):
+        skb = tcp_rcv_rightsize(skb)
+        if sk.receive_window() == 0 or not tcp_rmem_schedule(sk, skb):
+            sk.stats["RcvDrop"] += 1
+            sk.ack_now = True
+            return
         tcp_event_data_recv(sk, skb)
     tcp_queue_rcv(sk, skb)
     if sk.out_of_order_queue:
@@ -680,7 +789,7 @@ def tcp_fin(sk):
     elif state == _S.FIN_WAIT2:
         tcp_time_wait(sk)
     for skb in sk.out_of_order_queue:      # nothing after the FIN counts
-        sk.sk_rmem_alloc -= len(skb)
+        sk.sk_rmem_alloc -= skb.truesize
     sk.out_of_order_queue.clear()
     sk.selective_acks = ()
     sk.sk_state_change(sk)

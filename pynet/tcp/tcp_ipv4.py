@@ -244,7 +244,7 @@ def tcp_conn_request(listener, skb):
     req.ts_recent = tcb.tsval if req.tstamp_ok else 0
     req.ts_off = secure_tcp_ts_off(req.saddr, req.daddr)
     req.rcv_wnd, req.rcv_wscale = out.tcp_select_initial_window(
-        out.tcp_space(listener), listener.window_clamp, req.wscale_ok)
+        out.tcp_space(listener), listener.window_clamp, req.wscale_ok, listener.scaling_ratio)
     if fastopen.tcp_try_fastopen(listener, skb, req):
         return                          # a Fast Open child took the SYN and its data
     listener.syn_queue[(req.daddr, req.dport)] = req

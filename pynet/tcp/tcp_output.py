@@ -11,10 +11,10 @@ so Python's per-packet work is per super-segment, not per MSS.
 from pynet.skbuff import SKB, SKB_GSO_TCPV4
 from pynet.wire.tcp import tcp_hdr_push
 from pynet.tcp import fastopen
-from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
+from pynet.tcp.sock import ICSK_TIME_LOSS_PROBE, ICSK_TIME_PROBE0, ICSK_TIME_REO_TIMEOUT, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import (
-    MAX_TCP_HEADER, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
-    TCP_RTO_MAX, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS,
+    MAX_TCP_HEADER, TCP_CA_Open, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
+    TCP_RTO_MAX, TCP_RTO_MIN, TCP_TIMEOUT_INIT, TCP_TIMEOUT_MIN, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS,
     TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCP_MAX_WSCALE, TcpSkbCb, TcpState, after, before,
     seq_add,
 )
@@ -46,30 +46,39 @@ def tcp_size_goal(sk):
     return mss
 
 
-def tcp_select_initial_window(space, window_clamp, wscale_ok):
+def tcp_select_initial_window(space, window_clamp, wscale_ok, ratio=1.0):
     """Our first window and window-scale shift (RFC 7323 §2.2): the smallest
-    shift that lets the whole receive buffer be advertised."""
+    shift that lets the whole receive buffer be advertised; the window is
+    what the buffer holds at the payload ratio (tcp_win_from_space)."""
     space = min(space, window_clamp)
+    window = int(space * ratio)
     if not wscale_ok:
-        return min(space, 65535), 0
+        return min(window, 65535), 0
     wscale = 0
     while space > (65535 << wscale) and wscale < TCP_MAX_WSCALE:
         wscale += 1
-    return min(space, 65535 << wscale), wscale
+    return min(window, 65535 << wscale), wscale
 
 
 def tcp_space(sk):
-    """Free receive space. sk_rmem_alloc counts payload bytes, not buffer
-    sizes, so the advertised window is exactly what the buffer holds."""
+    """Free receive space, in buffer bytes: sk_rmem_alloc charges each
+    queued skb its truesize (buffer and metadata), as Linux does."""
     return sk.sk_rcvbuf - sk.sk_rmem_alloc
+
+
+def tcp_win_from_space(sk, space):
+    """The payload that `space` buffer bytes hold, at the ratio measured
+    on received segments (Linux's scaling_ratio)."""
+    return int(max(space, 0) * sk.scaling_ratio)
 
 
 def __tcp_select_window(sk):
     mss = sk.rcv_mss
-    free = min(tcp_space(sk), sk.window_clamp, 65535 << sk.rx_opt.rcv_wscale)
+    free = min(tcp_win_from_space(sk, tcp_space(sk)), sk.window_clamp,
+               65535 << sk.rx_opt.rcv_wscale)
     # receiver silly window avoidance (RFC 9293 §3.8.6.2.2): no window
     # smaller than min(MSS, half the buffer)
-    if free < min(mss, sk.sk_rcvbuf // 2):
+    if free < min(mss, tcp_win_from_space(sk, sk.sk_rcvbuf) // 2):
         return 0
     shift = sk.rx_opt.rcv_wscale
     if shift:
@@ -208,7 +217,7 @@ def tcp_connect_init(sk):
         sk.advmss = min(sk.advmss, sk.rx_opt.user_mss)
     sk.rcv_mss = min(sk.advmss, sk.mss_cache)
     sk.rcv_wnd, sk.rx_opt.rcv_wscale = tcp_select_initial_window(
-        tcp_space(sk), sk.window_clamp, sk.wscale_enabled)
+        tcp_space(sk), sk.window_clamp, sk.wscale_enabled, sk.scaling_ratio)
     sk.rcv_wup = 0
     sk.rcv_nxt = 0
     sk.copied_seq = 0
@@ -390,13 +399,15 @@ def tcp_event_new_data_sent(sk, skb):
     sk.packets_out += skb.cb.pcount
     if len(skb) < sk.mss_cache:
         sk.snd_sml = skb.cb.end_seq
-    if not prior_packets or sk.pending == ICSK_TIME_PROBE0:
+    if not prior_packets or sk.pending in (ICSK_TIME_PROBE0, ICSK_TIME_LOSS_PROBE):
         tcp_rearm_rto(sk)
 
 
-def tcp_write_xmit(sk, mss, nonagle, push_one=False):
+def tcp_write_xmit(sk, mss, nonagle, push_one=0):
     """The one send loop. Returns True when data is left unsent with
-    nothing in flight (the caller then starts the persist timer)."""
+    nothing in flight (the caller then starts the persist timer).
+    push_one: 1 sends at most one skb, 2 one segment whatever cwnd says
+    (a loss probe, RFC 8985 §7.3)."""
     sent = 0
     sk.is_cwnd_limited = False
     wq = sk.write_queue
@@ -406,7 +417,9 @@ def tcp_write_xmit(sk, mss, nonagle, push_one=False):
         cwnd_quota = tcp_cwnd_test(sk, skb)
         if not cwnd_quota:
             sk.is_cwnd_limited = True
-            break
+            if push_one != 2:
+                break
+            cwnd_quota = 1
         if not tcp_snd_wnd_test(sk, skb, mss):
             break
         if skb.cb.pcount == 1:
@@ -424,6 +437,8 @@ def tcp_write_xmit(sk, mss, nonagle, push_one=False):
         sent += skb.cb.pcount
         if push_one:
             break
+    if sent and push_one != 2:
+        tcp_schedule_loss_probe(sk, False)
     # slow start grows only a window that is being used (RFC 7661)
     if sk.packets_in_flight() * 2 > sk.snd_cwnd and sk.snd_cwnd < sk.snd_ssthresh:
         sk.is_cwnd_limited = True
@@ -492,12 +507,78 @@ def inet_csk_clear_xmit_timer(sk):
     sk.retransmit_timer.delete()
 
 
+def tcp_rto_delta(sk):
+    """Time left until the RTO of the earliest outstanding segment."""
+    return sk.rtx_queue[0].cb.tx_time + sk.rto - sk.tcp_mstamp
+
+
 def tcp_rearm_rto(sk):
-    """RFC 6298 §5.1/5.2: a timer runs while data is outstanding."""
+    """RFC 6298 §5.1/5.2: a timer runs while data is outstanding. Replacing
+    a reordering or probe timer keeps the RTO counted from the earliest
+    segment's send, so those timers never postpone it (RFC 8985 §7.2)."""
     if not sk.packets_out:
         inet_csk_clear_xmit_timer(sk)
+        return
+    rto = sk.rto
+    if sk.pending in (ICSK_TIME_REO_TIMEOUT, ICSK_TIME_LOSS_PROBE):
+        rto = max(tcp_rto_delta(sk), 0.0)
+    inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, rto)
+
+
+def tcp_set_xmit_timer(sk):
+    """After an ACK that acknowledged new data: a loss probe if one may
+    go, else the RTO."""
+    if not tcp_schedule_loss_probe(sk, True):
+        tcp_rearm_rto(sk)
+
+
+# -- tail loss probe (RFC 8985 §7; Linux's tcp_schedule_loss_probe) ----------------------
+def tcp_schedule_loss_probe(sk, advancing_rto):
+    """Arm the probe timeout (PTO) instead of the RTO: two SRTTs, plus room
+    for a delayed ACK when a single segment is out (RFC 8985 §7.2), never
+    later than the RTO. Only in the Open state of a SACK connection: in
+    recovery, RACK and SACK already repair losses."""
+    if (not sk.packets_out or not sk.rx_opt.sack_ok or sk.ca_state != TCP_CA_Open
+            or sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV)):
+        return False
+    if sk.srtt is not None:
+        timeout = 2 * sk.srtt + (TCP_RTO_MIN if sk.packets_out == 1 else TCP_TIMEOUT_MIN)
     else:
-        inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, sk.rto)
+        timeout = TCP_TIMEOUT_INIT
+    rto_delta = sk.rto if advancing_rto else tcp_rto_delta(sk)
+    if rto_delta > 0:
+        timeout = min(timeout, rto_delta)
+    inet_csk_reset_xmit_timer(sk, ICSK_TIME_LOSS_PROBE, timeout)
+    return True
+
+
+def tcp_send_loss_probe(sk):
+    """The PTO fired (RFC 8985 §7.3): send one new segment if the peer's
+    window allows, else retransmit the last segment sent, so that a lost
+    tail draws a SACK and RACK repairs it without an RTO. One probe is
+    outstanding at a time (tlp_high_seq); the RTO is armed behind it."""
+    mss = sk.mss_cache
+    wq = sk.write_queue
+    if wq and tcp_snd_wnd_test(sk, wq[0], mss):
+        prior = sk.packets_out
+        tcp_write_xmit(sk, mss, TCP_NAGLE_OFF, push_one=2)
+        if sk.packets_out > prior:
+            sk.tlp_retrans = False
+            sk.tlp_high_seq = sk.snd_nxt
+            sk.stats["TCPLossProbes"] += 1
+    elif sk.tlp_high_seq is None and sk.rtx_queue:
+        rtx = sk.rtx_queue
+        skb = rtx[-1]
+        pcount = skb.cb.pcount
+        if pcount > 1 and len(skb) > (pcount - 1) * mss:
+            tcp_fragment(sk, rtx, len(rtx) - 1, skb, (pcount - 1) * mss)
+        tcb = rtx[-1].cb
+        if len(rtx[-1]) and not tcb.sacked & TCPCB_SACKED_ACKED:
+            tcp_retransmit_skb(sk, len(rtx) - 1, 1)
+            sk.tlp_retrans = True
+            sk.tlp_high_seq = sk.snd_nxt
+            sk.stats["TCPLossProbes"] += 1
+    tcp_rearm_rto(sk)
 
 
 def tcp_probe0_when(sk):

@@ -1,11 +1,12 @@
 """TCP's timers (Linux's net/ipv4/tcp_timer.c), each a pynet.timer.Timer
-callback given `now`: retransmission (RFC 6298) and persist share the
-retransmit timer as in Linux (icsk_pending says which is armed), the delayed
+callback given `now`: retransmission (RFC 6298), persist, RACK's reordering
+timer and the tail loss probe (RFC 8985) share the retransmit timer as in
+Linux (icsk_pending says which is armed), the delayed
 ACK has its own, and keepalive, FIN_WAIT2 and TIME_WAIT share sk_timer.
 """
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
-from pynet.tcp.sock import ICSK_TIME_PROBE0, ICSK_TIME_RETRANS
+from pynet.tcp.sock import ICSK_TIME_LOSS_PROBE, ICSK_TIME_PROBE0, ICSK_TIME_REO_TIMEOUT, ICSK_TIME_RETRANS
 from pynet.tcp.tcp import TCP_RTO_MAX, TcpState
 
 _S = TcpState
@@ -66,6 +67,10 @@ def tcp_write_timer(sk, now):
         tcp_retransmit_timer(sk)
     elif pending == ICSK_TIME_PROBE0:
         tcp_probe_timer(sk)
+    elif pending == ICSK_TIME_REO_TIMEOUT:
+        inp.tcp_rack_reo_timeout(sk)
+    elif pending == ICSK_TIME_LOSS_PROBE:
+        out.tcp_send_loss_probe(sk)
 
 
 def tcp_delack_timer(sk, now):

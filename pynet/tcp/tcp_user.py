@@ -95,9 +95,9 @@ def tcp_recvmsg(sk, n, now):
         got += take
         if take == len(skb):
             rq.popleft()
+            sk.sk_rmem_alloc -= skb.truesize      # charged whole until freed
         else:
             skb.pull(take)
-    sk.sk_rmem_alloc -= got
     sk.copied_seq = seq_add(sk.copied_seq, got)
     tcp_cleanup_rbuf(sk)
     return b"".join(parts)

@@ -12,8 +12,8 @@ def invariants(sk):
     assert 0 <= sk.sacked_out <= max(sk.packets_out, 0)
     assert sk.packets_out >= 0 and sk.retrans_out >= 0 and sk.lost_out >= 0
     assert sk.packets_out == sum(s.cb.pcount for s in sk.rtx_queue)
-    assert sk.sk_rmem_alloc == (sum(len(s) for s in sk.receive_queue) +
-                                sum(len(s) for s in sk.out_of_order_queue))
+    assert sk.sk_rmem_alloc == (sum(s.truesize for s in sk.receive_queue) +
+                                sum(s.truesize for s in sk.out_of_order_queue))
     assert len(sk.out_of_order_queue) <= sk.ofo_limit
 
 

@@ -70,9 +70,10 @@ class Sink:
             self.n += len(d)
 
 
-def pynet_to_kernel(peer, data, on_half=None, **faults):
+def pynet_to_kernel(peer, data, on_half=None, watch=None, limit=60.0, **faults):
     """pynet connects to a kernel listener, sends data, closes; returns the
-    kernel side's Sink and pynet's socket. on_half(conn) runs mid-transfer."""
+    kernel side's Sink and pynet's socket. on_half(conn) runs mid-transfer;
+    watch(now, pynet_sock, kernel_sock) runs every round once connected."""
     stack, dev = pynet_on(peer, **faults)
     srv = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
     with srv:
@@ -99,16 +100,19 @@ def pynet_to_kernel(peer, data, on_half=None, **faults):
                     on_half(st["conn"])
                 if st["sent"] == len(data):
                     tcp_close(c, now)
+            if watch and st["conn"] is not None:
+                watch(now, c, st["conn"])
             return st["sink"] is not None and st["sink"].drain()
 
-        loop(stack, dev, [srv], step)
+        loop(stack, dev, [srv], step, limit)
         st["conn"].close()
     return st["sink"], c
 
 
-def kernel_to_pynet(peer, data, **faults):
+def kernel_to_pynet(peer, data, watch=None, limit=60.0, **faults):
     """The kernel connects to a pynet listener, sends data, shuts down;
-    pynet reads to EOF and closes. Returns pynet's Sink and socket."""
+    pynet reads to EOF and closes. Returns pynet's Sink and socket.
+    watch(now, pynet_sock, kernel_sock) runs every round once accepted."""
     stack, dev = pynet_on(peer, **faults)
     ls = tcp_v4_init_sock(stack)
     inet_listen(ls, ls.hashinfo, 0, 8080, 16)
@@ -133,9 +137,11 @@ def kernel_to_pynet(peer, data, **faults):
             elif not st["closed"]:
                 cli.shutdown(socket.SHUT_WR)
                 st["closed"] = True
+            if watch:
+                watch(now, st["s"], cli)
             return st["sink"].drain()
 
-        loop(stack, dev, [cli], step)
+        loop(stack, dev, [cli], step, limit)
         # our close reaches the kernel as EOF
         tcp_close(st["s"], time.monotonic())
         kernel_eof = Sink(lambda: cli.recv(10))

@@ -1,0 +1,137 @@
+"""The runner: a thread that drives stacks on real time, and their lock.
+
+The stack is sans-IO; socket calls come from any thread. One lock per
+runner (so per stack; stacks joined by an in-memory pipe share one runner,
+because a pipe hands frames straight to its peer's queues) serialises
+everything that touches protocol state: the runner holds it while it polls,
+a socket call holds it while it runs the protocol's non-blocking op, and a
+blocking call waits on its socket's condition variable over the same lock
+(Linux's sk_wait_event on sk_sleep(sk)), so waiting releases the stack.
+
+The thread waits on the devices' descriptors, an eventfd that socket calls
+poke when they armed an earlier timer or left frames queued, and the next
+timer; then it polls, and flushes the poll state (PollFd) of the sockets
+whose callbacks fired.
+"""
+import os
+import resource
+import selectors
+import threading
+import time
+
+clock = time.monotonic
+_IDLE = 1.0        # longest sleep: picks up devices added while running
+
+
+class Runner:
+    """Drives `stacks` (one or more sharing this lock) from a daemon thread."""
+
+    def __init__(self, *stacks):
+        self.stacks = stacks
+        self.lock = threading.RLock()
+        self.dirty = set()          # sockets whose PollFd must be brought up to date
+        self.wake_at = 0.0          # when the thread will look at the timers next
+        self._efd = None
+        self._thread = None
+        self._stopping = False
+        from pynet.tcp.tcp_ipv4 import tcp_v4_init
+        for stack in stacks:
+            stack._runner = self
+            tcp_v4_init(stack)      # a host answers TCP (with RSTs) before it has a socket
+
+    @property
+    def running(self):
+        return self._thread is not None
+
+    def start(self):
+        if self._thread is not None:
+            return self
+        raise_nofile_limit()
+        self._stopping = False
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._thread = threading.Thread(target=self._run, name="pynet-runner", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping = True
+        os.eventfd_write(self._efd, 1)
+        thread.join()
+        os.close(self._efd)
+        self._thread = self._efd = None
+
+    def kick(self):
+        """A socket call armed a timer or queued frames: make sure the
+        thread looks before it would have (caller holds the lock)."""
+        if self._efd is None:
+            return
+        nxt = min((t for t in (s.next_timer() for s in self.stacks) if t is not None), default=None)
+        queued = any(dev.qdisc for s in self.stacks for dev in s.devices.values())
+        if queued or (nxt is not None and nxt < self.wake_at):
+            self.wake_at = nxt if nxt is not None else 0.0
+            os.eventfd_write(self._efd, 1)
+
+    def flush_dirty(self):
+        dirty, self.dirty = self.dirty, set()
+        for sock in dirty:
+            sock._update_pollfd()
+
+    def _run(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self._efd, selectors.EVENT_READ)
+        watched = {}
+        try:
+            while not self._stopping:
+                with self.lock:
+                    now = clock()
+                    busy = False
+                    for stack in self.stacks:
+                        # a full budget on some device: frames are waiting, poll again at once
+                        budget = 64
+                        busy |= stack.poll(now, budget) >= budget
+                    self.flush_dirty()
+                    nxt = min((t for t in (s.next_timer() for s in self.stacks) if t is not None),
+                              default=None)
+                    wait = _IDLE if nxt is None else min(_IDLE, max(nxt - now, 0.0))
+                    if busy or any(dev.qdisc for s in self.stacks for dev in s.devices.values()):
+                        wait = 0.0
+                    self.wake_at = now + wait
+                    fds = {}
+                    for stack in self.stacks:
+                        for dev in stack.devices.values():
+                            try:
+                                fds[dev.fileno()] = dev
+                            except (ValueError, NotImplementedError, OSError):
+                                pass
+                for fd in watched.keys() - fds.keys():
+                    sel.unregister(fd)
+                for fd in fds.keys() - watched.keys():
+                    sel.register(fd, selectors.EVENT_READ)
+                watched = fds
+                for key, _ in sel.select(wait):
+                    if key.fd == self._efd:
+                        try:
+                            os.eventfd_read(self._efd)
+                        except BlockingIOError:
+                            pass
+        finally:
+            sel.close()
+
+
+def runner_of(stack):
+    """The stack's runner (made on first use; not started)."""
+    runner = getattr(stack, "_runner", None)
+    if runner is None:
+        runner = Runner(stack)
+    return runner
+
+
+def raise_nofile_limit():
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit: every socket's
+    fileno() costs two descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
