@@ -20,13 +20,14 @@ offload (Linux's validate_xmit_skb), so the stack may always build
 CHECKSUM_PARTIAL and GSO skbs.
 """
 from dataclasses import asdict, dataclass
+import errno
 import itertools
 import os
 
 from pynet import skbtrace
 from pynet.checksum import skb_checksum_help
 from pynet.gso import skb_gso_segment
-from pynet.skbuff import CHECKSUM_PARTIAL, SKB_GSO_DODGY, SKBQueue
+from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_DODGY, SKBQueue
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_8021Q, ETH_P_IP
 
 # net_device_ops.ndo_start_xmit results (include/linux/netdevice.h).
@@ -240,6 +241,60 @@ class BacklogDevice(NetDevice):
                 os.eventfd_read(self._efd)
             except BlockingIOError:
                 pass
+        return out
+
+
+class BatchDevice(NetDevice):
+    """A driver over a kernel descriptor whose frames move in C batches with
+    the GIL released (TAP, AF_PACKET). Receive fills skbs from a pool of
+    empty, preallocated ones; transmit counts what the kernel took or refused.
+
+    Subclasses supply _xmit_one(skb) -> 0 | errno, _xmit_batch(skbs) ->
+    (consumed, [(index, errno) refused], bytes), _read(skbs, tstamp_ns) ->
+    (filled, malformed), _rx_size() (bytes per receive skb, headroom
+    included), and tx_retry: the errnos that mean "full, later".
+    """
+    tx_retry = (errno.EAGAIN,)
+
+    def __init__(self, name, *, rx_headroom=64, **kwargs):
+        super().__init__(name, **kwargs)
+        self.rx_headroom = rx_headroom
+        self._pool = []
+
+    def ndo_start_xmit(self, skb):
+        err = self._xmit_one(skb)
+        st = self.stats
+        if not err:
+            st.tx_packets += 1
+            st.tx_bytes += len(skb)
+        elif err in self.tx_retry:
+            return NETDEV_TX_BUSY
+        else:                          # refused by the kernel: counted, not retried
+            st.tx_errors += 1
+        return NETDEV_TX_OK
+
+    def ndo_xmit_batch(self, skbs):
+        done, errors, nbytes = self._xmit_batch(skbs)
+        st = self.stats
+        st.tx_packets += done - len(errors)
+        st.tx_bytes += nbytes
+        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
+        return done
+
+    def ndo_poll(self, budget, now):
+        pool = self._pool
+        size, headroom = self._rx_size(), self.rx_headroom
+        while len(pool) < budget:
+            skb = SKB(size)
+            skb.reserve(headroom)
+            pool.append(skb)
+        batch = pool if len(pool) == budget else pool[:budget]
+        got, bad = self._read(batch, int(now * 1e9) if now is not None else 0)
+        self.stats.rx_errors += bad
+        if not got:
+            return []
+        out = pool[:got]
+        del pool[:got]
         return out
 
 
