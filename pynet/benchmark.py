@@ -53,6 +53,10 @@ class DataError(Exception):
     """A transfer lost or corrupted data: the item has no figure."""
 
 
+class NotAvailable(Exception):
+    """What an item needs is missing here: reported with the reason."""
+
+
 class Verifier:
     """Checks a received stream against the pattern at its position."""
 
@@ -314,9 +318,10 @@ def _bulk(item, what, nbytes, seconds, cpu, verified=True, **extra):
 
 
 # -- namespaces --------------------------------------------------------------------------------
-def _veth_between(ns_a, ns_b, cidr):
-    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b)."""
-    from pyroute2 import IPRoute
+def _veth_between(ns_a, ns_b, cidr, loss=0.0):
+    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b).
+    loss: percent of packets netem drops on each end's transmit."""
+    from pyroute2 import IPRoute, NetlinkError
     from pynet.netns import unique_name
     ia, ib = unique_name(), unique_name()
     with IPRoute() as ipr:
@@ -331,10 +336,15 @@ def _veth_between(ns_a, ns_b, cidr):
             idx = ipr.link_lookup(ifname=ifn)[0]
             ipr.addr("add", index=idx, address=addr, prefixlen=net.prefixlen)
             ipr.link("set", index=idx, state="up")
+            if loss:
+                try:
+                    ipr.tc("add", "netem", index=idx, handle="1:", loss=loss)
+                except NetlinkError as exc:
+                    raise NotAvailable(f"no netem qdisc in this kernel ({exc})") from None
     return a, b
 
 
-def _kernel_pair():
+def _kernel_pair(loss=0.0):
     """Two namespaces joined by a veth: a context manager yielding (ns_a, ns_b, a, b)."""
     from contextlib import ExitStack, contextmanager
     from pynet.netns import NetNamespace
@@ -344,7 +354,7 @@ def _kernel_pair():
         with ExitStack() as es:
             na = es.enter_context(NetNamespace())
             nb = es.enter_context(NetNamespace())
-            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24")
+            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24", loss)
             yield na, nb, a, b
     return cm()
 
@@ -355,13 +365,17 @@ def _port():
 
 
 # -- pynet's side ------------------------------------------------------------------------------
-def _stack_on(peer):
+def _stack_on(peer, loss=0.0):
+    """A stack on the peer's device; loss: percent of frames dropped each way
+    (pynet.dev.fault, seeded), as netem does on the kernel's veth."""
+    from pynet.dev.fault import FaultInjector
     from pynet.gro import NETIF_F_GRO
     from pynet.stack import Stack
     stack = Stack(seed=secrets.randbits(32))
-    peer.dev.features |= NETIF_F_GRO       # as Linux's default
-    stack.add_device(peer.dev)
-    stack.add_address(peer.dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
+    dev = FaultInjector(peer.dev, seed=secrets.randbits(32), drop=loss / 100) if loss else peer.dev
+    dev.features |= NETIF_F_GRO       # as Linux's default
+    stack.add_device(dev)
+    stack.add_address(dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
     return stack
 
 
@@ -423,12 +437,12 @@ def _pynet_recv(s, ver, now):
         ver.feed(d)
 
 
-def bulk_pynet_tx(kind, offload, seconds):
+def bulk_pynet_tx(kind, offload, seconds, loss=0.0):
     """pynet sends to the kernel's sink over a TAP or a veth (AF_PACKET)."""
     from pynet.netns import kernel_peer
     seed = secrets.randbits(16)
     with kernel_peer(kind, offload=offload) as peer:
-        stack = _stack_on(peer)
+        stack = _stack_on(peer, loss)
         port = _port()
         kp = Peer(peer.ns, "sink", peer.kernel_addr, port, 0, seed)
         try:
@@ -454,14 +468,14 @@ def bulk_pynet_tx(kind, offload, seconds):
                      segs_out=c.stats.get("OutSegs"), retrans=c.stats.get("RetransSegs"))
 
 
-def bulk_pynet_rx(kind, offload, seconds):
+def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
     """The kernel's source sends to pynet over a TAP or a veth (AF_PACKET)."""
     from pynet.netns import kernel_peer
     from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close
     from pynet.tcp.tcp_ipv4 import tcp_v4_init_sock
     seed = secrets.randbits(16)
     with kernel_peer(kind, offload=offload) as peer:
-        stack = _stack_on(peer)
+        stack = _stack_on(peer, loss)
         port = _port()
         ls = tcp_v4_init_sock(stack)
         inet_listen(ls, ls.hashinfo, 0, port, 8)
@@ -554,10 +568,10 @@ def bulk_pipe(seconds, offload=False):
     return _bulk(None, None, ver.nbytes, t, cpu_seconds() - c0)
 
 
-def bulk_kernel(seconds):
+def bulk_kernel(seconds, loss=0.0):
     """The baseline: the peer program at both ends of a veth between two namespaces."""
     seed = secrets.randbits(16)
-    with _kernel_pair() as (na, nb, a, b):
+    with _kernel_pair(loss) as (na, nb, a, b):
         port = _port()
         sink = Peer(nb, "sink", b, port, 0, seed)
         try:
@@ -777,6 +791,12 @@ def _items(seconds, nconn):
          lambda: bulk_pynet_tx("veth", False, s)),
         ("packet-rx", "kernel -> pynet, AF_PACKET on a veth, per frame", "kernel-veth",
          lambda: bulk_pynet_rx("veth", False, s)),
+        ("kernel-veth-loss", "kernel -> kernel, veth, 1 % loss each way (netem)", None,
+         lambda: bulk_kernel(s, loss=1.0)),
+        ("tap-tx-offload-loss", "pynet -> kernel, TAP with offloads, 1 % loss each way",
+         "kernel-veth-loss", lambda: bulk_pynet_tx("tap", True, s, loss=1.0)),
+        ("tap-rx-offload-loss", "kernel -> pynet, TAP with offloads, 1 % loss each way",
+         "kernel-veth-loss", lambda: bulk_pynet_rx("tap", True, s, loss=1.0)),
         ("pipe", "pynet -> pynet, in-memory pipe, per-MSS frames", "kernel-veth",
          lambda: bulk_pipe(s)),
         ("pipe-offload", "pynet -> pynet, in-memory pipe, 64 KB super-segments", "kernel-veth",
@@ -822,6 +842,8 @@ def run(seconds=10.0, only=None, nconn=10000, progress=None):
                 r = fn()
             except DataError as exc:
                 r = Result(name, what, "", status="error", reason=str(exc))
+            except NotAvailable as exc:
+                r = Result(name, what, "", status="not available", reason=str(exc))
             r.item, r.what = name, what
         if kname:
             r.kernel = kname

@@ -32,6 +32,7 @@ AF_INET = _socket.AF_INET
 SOCK_STREAM, SOCK_DGRAM = _socket.SOCK_STREAM, _socket.SOCK_DGRAM
 _TYPE_FLAGS = _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC
 MSG_PEEK, MSG_DONTWAIT = _socket.MSG_PEEK, _socket.MSG_DONTWAIT
+MSG_FASTOPEN = 0x20000000      # Linux's; the stdlib does not export it
 SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3      # struct socket's state
 _GLOBAL_DEFAULT_TIMEOUT = _socket._GLOBAL_DEFAULT_TIMEOUT
 _INT_MAX = (1 << 31) - 1
@@ -399,9 +400,49 @@ class socket:
         _, dontwait = self._flags(flags)
         daddr, dport = self._addr(address, "sendto")
         if self._ops is inet_stream_ops:
+            if _int_arg(flags) & MSG_FASTOPEN:
+                return self._sendto_fastopen(view, flags, daddr, dport, dontwait)
             return self.send(view, flags)      # TCP ignores the address once connected
         return self._call(lambda: self._dgram_send(view, daddr, dport),
                           self._writable, dontwait)
+
+    def _sendto_fastopen(self, view, flags, daddr, dport, dontwait):
+        """tcp_sendmsg_fastopen: connect with as much data as the SYN takes.
+        Non-blocking: those bytes, or EINPROGRESS when the SYN only asked
+        for a cookie. Blocking: wait for the connection, then send the rest."""
+        ops, sk = self._ops, self._sk
+        deadline = self._deadline()
+        with self._lock:
+            self._check_closed()
+            try:
+                if self._sock_state == SS_CONNECTED:
+                    raise _oserror(errno.EISCONN)
+                if self._sock_state == SS_CONNECTING:
+                    # __inet_stream_connect: a finished connect is taken, then a plain send
+                    if ops.connecting(sk):
+                        raise _oserror(errno.EALREADY)
+                    err = ops.connect_result(sk)
+                    self._sock_state = SS_UNCONNECTED if err else SS_CONNECTED
+                    if err:
+                        raise _oserror(err)
+                    return self._sendall(view, deadline, dontwait)
+                try:
+                    n = ops.sendmsg_fastopen(sk, view, clock(), daddr, dport)
+                except OSError as exc:
+                    raise _oserror(exc.errno) from None
+                self._sock_state = SS_CONNECTING
+                if dontwait or self._timeout == 0.0:
+                    if not n:
+                        raise _oserror(errno.EINPROGRESS)
+                    return n
+                self._wait(lambda: not ops.connecting(sk), deadline)
+                err = ops.connect_result(sk)
+                self._sock_state = SS_UNCONNECTED if err else SS_CONNECTED
+                if err:
+                    raise _oserror(err)
+            finally:
+                self._after()
+        return n + (self._sendall(view[n:], deadline) if n < len(view) else 0)
 
     def recv(self, bufsize, flags=0):
         bufsize = _int_arg(bufsize)
@@ -481,10 +522,16 @@ class socket:
                 return
             self._sk = None
             self._closed = True
+            self._cond.notify_all()        # other threads' waits end with EBADF
+            linger = self._ops.release(sk, clock())
+            if linger and self._timeout != 0.0:
+                # SO_LINGER: wait (sk_stream_wait_close) until our FIN is acknowledged
+                try:
+                    self._wait(lambda: not self._ops.closing(sk), clock() + linger)
+                except TimeoutError:
+                    pass
             sk.sk_data_ready = sk.sk_write_space = sk.sk_state_change = sk.sk_error_report = \
                 _noop
-            self._ops.release(sk, clock())
-            self._cond.notify_all()
             self._runner.dirty.discard(self)
             if self._pollfd is not None:
                 self._pollfd.close()
@@ -630,7 +677,12 @@ def patch(stack, hosts=None):
     saved = {name: getattr(_socket, name) for name in ("socket", "create_connection", "getaddrinfo")}
     stdlib_socket = saved["socket"]
 
-    class _socket_type(stdlib_socket):
+    class _instancecheck(type):
+        # isinstance(s, socket.socket) holds for pynet sockets too while patched
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, (stdlib_socket, socket))
+
+    class _socket_type(stdlib_socket, metaclass=_instancecheck):
         def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is None and family in (-1, AF_INET):
                 return socket(stack, AF_INET, SOCK_STREAM if type == -1 else type,

@@ -5,6 +5,8 @@
     pynet ping --netns pyn0 198.18.0.1
 """
 import argparse
+import os
+import signal
 import sys
 
 
@@ -36,7 +38,7 @@ def cmd_netns(args):
 
 
 def build_parser():
-    from pynet.cli import control, demo, ping, plot, trace
+    from pynet.cli import control, demo, http, ping, plot, trace
     from pynet.cli.topology import DEFAULT_CIDR, add_stack_options
     parser = argparse.ArgumentParser(prog="pynet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +47,7 @@ def build_parser():
     add_stack_options(common)
 
     demo.add_parser(sub)
+    http.add_parsers(sub, common)
 
     p = sub.add_parser("netns", help="make or remove a kernel peer in a namespace (root)")
     nsub = p.add_subparsers(dest="action", required=True)
@@ -69,6 +72,17 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # SIGTERM (timeout, kill) unwinds like ^C: namespaces, devices and
+    # control sockets are removed by the same `finally` blocks. Only in this
+    # process: a child forked by a library (pyroute2 does) must not run our
+    # clean-ups, so it just exits.
+    pid = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() != pid:
+            os._exit(128 + signum)
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.func(args)
     except KeyboardInterrupt:

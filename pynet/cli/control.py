@@ -52,13 +52,32 @@ class ControlServer:
     def fileno(self):
         return self.sock.fileno()
 
+    def serve_in_thread(self, lock):
+        """For a stack driven by its runner thread: answer from a thread of
+        our own, reading the tables under the runner's lock."""
+        import selectors
+        import threading
+
+        def loop():
+            try:
+                with selectors.DefaultSelector() as sel:
+                    sel.register(self.sock, selectors.EVENT_READ)
+                    while self.sock.fileno() >= 0:
+                        if sel.select(0.2):
+                            with lock:
+                                self.serve()
+            except (OSError, ValueError):       # closed under us: the command is ending
+                pass
+        threading.Thread(target=loop, name="pynet-control", daemon=True).start()
+        return self
+
     def serve(self):
         """Answer the requests waiting now; never blocks the stack for long.
         Returns False, so it can sit in a run_until predicate."""
         while True:
             try:
                 conn, _ = self.sock.accept()
-            except BlockingIOError:
+            except (BlockingIOError, OSError):     # OSError: closed while we looked
                 return False
             with conn:
                 conn.settimeout(0.5)

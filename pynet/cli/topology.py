@@ -206,7 +206,10 @@ def open_host(args):
     lower, cidr, gw = _device(args)
     dev = wrap_device(lower, args)
     stack = Stack(seed=args.seed)
-    stack.add_device(dev)
+    try:
+        stack.add_device(dev)
+    except OSError as exc:        # no such interface, no privilege for TAP / AF_PACKET
+        raise SystemExit(f"pynet: cannot open {lower.name or 'the device'}: {exc}") from None
     try:
         stack.add_address(dev, cidr)
         if gw:
@@ -216,3 +219,8 @@ def open_host(args):
     finally:
         stack.remove_device(dev)
         dev.stop()
+
+
+def privileged():
+    """Whether this process can make namespaces and TAPs (root with /dev/net/tun)."""
+    return os.geteuid() == 0 and os.path.exists("/dev/net/tun")

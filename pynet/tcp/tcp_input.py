@@ -11,7 +11,9 @@ import errno
 from pynet.skbuff import SKB
 from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
-from pynet.tcp.tcp_recovery import tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_mark_lost
+from pynet.tcp.tcp_recovery import (
+    tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_dsack_seen, tcp_rack_mark_lost,
+)
 from pynet.tcp.tcp import (
     RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
     TCP_DELACK_MIN, TCP_INVALID_RATELIMIT, TCP_MAX_QUICKACKS, TCP_MAX_WSCALE, TCP_MSS_DEFAULT,
@@ -38,8 +40,11 @@ def tcp_rtt_estimator(sk, rtt):
 
 
 def tcp_set_rto(sk):
-    """RFC 6298 §2.4, bounded by Linux's 200 ms floor and 120 s ceiling."""
-    sk.rto = min(max(sk.srtt + max(_CLOCK_G, 4 * sk.rttvar), TCP_RTO_MIN), TCP_RTO_MAX)
+    """RFC 6298 §2.4 with Linux's floor on the variance term, not on the
+    sum (tcp_set_rto: rttvar >= tcp_rto_min): RTO >= SRTT + 200 ms, so an
+    ACK the peer delays by up to its 200 ms maximum (TCP_DELACK_MAX) does
+    not cause a spurious timeout. Ceiling 120 s."""
+    sk.rto = min(sk.srtt + max(_CLOCK_G, 4 * sk.rttvar, TCP_RTO_MIN), TCP_RTO_MAX)
 
 
 def tcp_ack_update_rtt(sk, seq_rtt, tsecr):
@@ -286,6 +291,10 @@ def tcp_clean_rtx_queue(sk, ack):
             sk.sacked_out -= n
         elif tcb.tx_time is not None:
             tcp_rack_advance(sk, tcb)
+            # never resent, acked below data SACKed before it: it came late
+            if (not tcb.sacked & TCPCB_EVER_RETRANS and sk.highest_sack is not None
+                    and before(tcb.seq, sk.highest_sack)):
+                sk.reord_seen = True
         if tcb.sacked & TCPCB_SACKED_RETRANS:
             sk.retrans_out -= n
         if tcb.sacked & TCPCB_LOST:
@@ -320,6 +329,8 @@ def tcp_mark_head_lost(sk):
 def tcp_set_ca_state(sk, state):
     sk.ca_ops.set_state(sk, state)
     sk.ca_state = state
+    if state == TCP_CA_Open:
+        sk.undo_tsval = None               # the loss episode is over
 
 
 def tcp_add_reno_sack(sk):
@@ -343,8 +354,9 @@ def tcp_enter_recovery(sk):
 
 def tcp_enter_loss(sk):
     """The RTO fired (RFC 5681 §3.1 eq. 4, RFC 6298 §5.5): everything in
-    flight is presumed lost, cwnd restarts from one segment."""
-    if sk.ca_state != TCP_CA_Loss:
+    flight is presumed lost, cwnd restarts from one segment. An RTO within
+    a loss episode keeps the episode's threshold and undo state (Linux)."""
+    if sk.ca_state < TCP_CA_Recovery or not after(sk.high_seq, sk.snd_una):
         sk.prior_ssthresh = sk.snd_ssthresh
         sk.prior_cwnd = sk.snd_cwnd
         sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
@@ -375,6 +387,7 @@ def tcp_check_dsack(sk, blocks, ack):
         dsack = not before(start, s2) and not after(end, e2)
     if dsack:
         sk.stats["TCPDSACKRecv"] += 1
+        tcp_rack_dsack_seen(sk)
     return dsack
 
 
@@ -545,6 +558,30 @@ def tcp_fastretrans_alert(sk, acked, is_dupack):
         tcp_set_ca_state(sk, TCP_CA_Open)
 
 
+def tcp_packet_delayed(sk, tsecr):
+    """RFC 3522 (Eifel detection, Linux's tcp_packet_delayed): the ACK
+    echoes a timestamp older than our first retransmission, so it was the
+    original that arrived: the retransmissions were spurious."""
+    return (sk.undo_tsval is not None and tsecr is not None and sk.rx_opt.tstamp_ok
+            and ((tsecr - sk.undo_tsval) & 0xFFFFFFFF) > 0x7FFFFFFF)
+
+
+def tcp_undo_cwnd_reduction(sk):
+    """Undo a spurious RTO (RFC 4015 response, Linux's
+    tcp_undo_cwnd_reduction): the window and threshold come back, nothing
+    is lost any more, and the connection is Open again."""
+    for skb in sk.rtx_queue:
+        skb.cb.sacked &= ~TCPCB_LOST
+    sk.lost_out = 0
+    sk.stats["TCPSpuriousRTOs"] += 1
+    sk.snd_cwnd = sk.ca_ops.undo_cwnd(sk)
+    sk.snd_ssthresh = max(sk.snd_ssthresh, sk.prior_ssthresh)
+    sk.snd_cwnd_cnt = 0
+    if not sk.rx_opt.sack_ok:
+        sk.sacked_out = 0
+    tcp_set_ca_state(sk, TCP_CA_Open)
+
+
 def tcp_ack(sk, skb):
     """Process the ACK field. Returns -1 to drop the segment, 0 for an old
     ACK (ignored, the segment's data still counts), 1 otherwise."""
@@ -578,6 +615,11 @@ def tcp_ack(sk, skb):
     # RFC 5681 §2: same ACK, no data, no SYN/FIN, same window, data outstanding
     is_dupack = (ack == prior_snd_una and tcb.seq == tcb.end_seq and not window_changed
                  and prior_packets and not tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN))
+    # a spurious RTO is undone; in fast recovery RACK's reordering window
+    # (reord_seen) is what keeps late segments from being resent again
+    if (sk.ca_state == TCP_CA_Loss and after(ack, prior_snd_una)
+            and tcp_packet_delayed(sk, tcb.tsecr)):
+        tcp_undo_cwnd_reduction(sk)
     # the ACK that ends recovery does not grow cwnd too (RFC 5681 §3.2 step 6)
     may_raise_cwnd = sk.ca_state < TCP_CA_Recovery
     if sk.rx_opt.sack_ok:

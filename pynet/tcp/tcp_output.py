@@ -474,6 +474,8 @@ def tcp_retransmit_skb(sk, index, segs=1):
     if sk.retrans_stamp is None:
         sk.retrans_stamp = tcb.first_tx
     tcp_transmit_skb(sk, skb)
+    if sk.undo_tsval is None and sk.in_recovery() and sk.rx_opt.tstamp_ok:
+        sk.undo_tsval = sk.tcp_time_stamp()       # for Eifel detection (RFC 3522)
     tcb.ack_seq = sk.snd_nxt      # as Linux: what was sent before this retransmission
     if not tcb.sacked & TCPCB_SACKED_RETRANS:
         sk.retrans_out += tcb.pcount

@@ -43,6 +43,10 @@ def test_netns_up_records_and_down_removes(tmp_path):
         assert os.path.exists(f"/sys/class/net/{outer}")
         again = pynet("netns", "up", t.name, run_dir=tmp_path, check=1)
         assert "exists" in again.stderr
+        # the same link by hand: --packet with --addr, no gateway needed on-link
+        p = pynet("ping", "--packet", outer, "--addr", "198.19.3.2/24", "-c", 1, "198.19.3.1",
+                  run_dir=tmp_path, check=0)
+        assert "1 received" in p.stdout
     assert t.name not in netns_names()
     assert not (tmp_path / f"netns-{t.name}.json").exists()
     assert not os.path.exists(f"/sys/class/net/{outer}")

@@ -72,6 +72,7 @@ def test_plot_shows_retransmissions_of_a_lossy_transfer(tmp_path):
     assert summary["connection"].startswith("198.18.0.1:") and summary["connection"].endswith(":80")
     assert summary["bytes"] == 300_000 + 1         # the data and the FIN
     assert summary["retransmissions"] > 0
+    assert summary["sack_blocks"] > 0          # the receiver reports the holes (RFC 2018)
     assert summary["acks"] > 10
     head = png.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,12 +7,14 @@ import random
 import select
 import selectors
 import socket
+import struct
 import threading
 
 import pytest
 
 import pynet
 from pynet.socket import socket as pynet_socket
+from pynet.tcp.tcp import TcpState
 from sockkit import A, B, open_fds, two_stacks
 
 
@@ -263,6 +265,27 @@ def test_linger_zero_close_resets(stacks):
             conn.recv(1)
 
 
+@pytest.mark.parametrize("linger", [None, (1, 10)])
+def test_linger_close_waits_for_the_fin_ack(stacks, linger):
+    a, b = stacks
+    cli, conn, srv = pair(a, b)
+    with conn, srv:
+        if linger:
+            cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", *linger))
+        data = b"z" * (4 << 20)
+        got = bytearray()
+        t = threading.Thread(target=lambda: got.extend(conn.makefile("rb").read()))
+        t.start()
+        cli.sendall(data)
+        sk = cli._sk
+        cli.close()
+        state = sk.state
+        t.join()
+        assert got == data
+        # without SO_LINGER close returns with data and FIN still in flight
+        assert (state == TcpState.FIN_WAIT1) == (linger is None)
+
+
 def test_tcp_info_after_connect(stacks):
     a, b = stacks
     cli, conn, srv = pair(a, b)
@@ -412,7 +435,7 @@ def test_patch_routes_stdlib_through_the_stack(stacks):
     with srv:
         with pynet.patch(a, hosts={"server.test": B}):
             s = socket.socket()
-            assert isinstance(s, pynet_socket)
+            assert isinstance(s, pynet_socket) and isinstance(s, socket.socket)
             s.close()
             assert socket.getaddrinfo("server.test", port, type=socket.SOCK_STREAM)[0][4] == (B, port)
             with pytest.raises(socket.gaierror):

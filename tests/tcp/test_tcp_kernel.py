@@ -375,3 +375,18 @@ def test_both_directions_at_once_on_one_connection(mib):
             st["k"].close()
     assert st["ksink"].sha.hexdigest() == hashlib.sha256(up).hexdigest()
     assert pynet_sink.sha.hexdigest() == hashlib.sha256(down).hexdigest()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("direction", ["pynet-to-kernel", "kernel-to-pynet"])
+def test_1gib_each_way_sha256(direction):
+    """Issue 5: 1 GiB from pynet to the kernel and from the kernel to
+    pynet (TSO on), sha256 equal at both ends."""
+    block = random.Random(10).randbytes(4 << 20)
+    data = block * 256
+    with kernel_peer("tap", offload=True) as peer:
+        if direction == "pynet-to-kernel":
+            sink, _ = pynet_to_kernel(peer, data, limit=600.0)
+        else:
+            sink, _ = kernel_to_pynet(peer, data, limit=600.0)
+    assert sink.n == len(data) and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
