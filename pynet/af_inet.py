@@ -12,6 +12,7 @@ import socket as _socket
 import struct
 
 from pynet.sock import TCP_ESTABLISHED
+from pynet.tcp import fastopen as tfo
 from pynet.tcp import tcp_input as inp
 from pynet.tcp.tcp import RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_MIN_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, \
     TcpState
@@ -138,6 +139,11 @@ def ip_getsockopt(sk, option):
 
 
 def tcp_setsockopt(sk, option, value, now):
+    if option == tfo.TCP_FASTOPEN_KEY:
+        if isinstance(value, int):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        tfo.tcp_fastopen_set_key(sk.net, value, sk)
+        return
     val = opt_int(value)
     if option == _socket.TCP_NODELAY:
         tcp_sock_set_nodelay(sk, bool(val), now)
@@ -165,6 +171,12 @@ def tcp_setsockopt(sk, option, value, now):
         if val < 0:
             raise OSError(errno.EINVAL, "Invalid argument")
         sk.user_timeout = val / 1000.0
+    elif option == tfo.TCP_FASTOPEN:
+        tfo.tcp_fastopen_listen(sk, val)
+    elif option == tfo.TCP_FASTOPEN_CONNECT:
+        tfo.tcp_sock_set_fastopen_connect(sk, bool(val))
+    elif option == tfo.TCP_FASTOPEN_NO_COOKIE:
+        sk.fastopen_no_cookie = bool(val)
     else:
         raise _enoprotoopt()
 
@@ -188,6 +200,14 @@ def tcp_getsockopt(sk, option):
         return round(sk.user_timeout * 1000)
     if option == _socket.TCP_INFO:
         return tcp_get_info(sk)
+    if option == tfo.TCP_FASTOPEN:
+        return sk.fastopenq.max_qlen if sk.fastopenq is not None else 0
+    if option == tfo.TCP_FASTOPEN_CONNECT:
+        return int(sk.fastopen_connect)
+    if option == tfo.TCP_FASTOPEN_NO_COOKIE:
+        return int(sk.fastopen_no_cookie)
+    if option == tfo.TCP_FASTOPEN_KEY:
+        return tfo.tcp_fastopen_get_key(sk.net, sk)
     raise _enoprotoopt()
 
 
@@ -195,7 +215,7 @@ def tcp_get_info(sk):
     """struct tcp_info (tcp_get_info), the fields up to tcpi_total_retrans; times in us."""
     ro = sk.rx_opt
     options = (TCPI_OPT_TIMESTAMPS if ro.tstamp_ok else 0) | (TCPI_OPT_SACK if ro.sack_ok else 0) \
-        | (TCPI_OPT_WSCALE if ro.wscale_ok else 0)
+        | (TCPI_OPT_WSCALE if ro.wscale_ok else 0) | tfo.tcpi_options_fastopen(sk)
     now = sk.net.now
 
     def ago(t):
@@ -298,7 +318,7 @@ class InetStreamOps:
 
     @staticmethod
     def connecting(sk):
-        return sk.state in (_S.SYN_SENT, _S.SYN_RECV) and not sk.sk_err
+        return sk.state in (_S.SYN_SENT, _S.SYN_RECV) and not sk.sk_err and not sk.defer_connect
 
     @staticmethod
     def connect_result(sk):
@@ -337,6 +357,14 @@ class InetStreamOps:
         if not n:
             raise BlockingIOError(errno.EAGAIN, "")
         return n
+
+    @staticmethod
+    def sendmsg_fastopen(sk, data, now, daddr, dport):
+        """sendto(data, MSG_FASTOPEN, addr): connect with data in the SYN;
+        the bytes the SYN took (tcp_sendmsg_fastopen)."""
+        if dport == 0 and sk.state == _S.CLOSE:
+            raise OSError(errno.ECONNREFUSED, "Connection refused")
+        return tfo.tcp_sendmsg_fastopen(sk, data, now, daddr, dport)
 
     @staticmethod
     def recvmsg(sk, n, peek, now):
@@ -394,7 +422,9 @@ class InetStreamOps:
         state = sk.state
         if state == _S.LISTEN:
             return bool(sk.accept_queue), False
-        if state in (_S.SYN_SENT, _S.SYN_RECV):
+        if state == _S.SYN_SENT and sk.defer_connect:
+            return False, True      # TCP_FASTOPEN_CONNECT: the first write makes the SYN
+        if state == _S.SYN_SENT or (state == _S.SYN_RECV and sk.fastopen_rsk is None):
             return False, False
         hup = state == _S.CLOSE or sk.sk_shutdown == RCV_SHUTDOWN | SEND_SHUTDOWN
         readable = hup or bool(sk.receive_queue) or bool(sk.sk_shutdown & RCV_SHUTDOWN)

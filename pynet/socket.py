@@ -33,6 +33,7 @@ AF_INET = _socket.AF_INET
 SOCK_STREAM, SOCK_DGRAM = _socket.SOCK_STREAM, _socket.SOCK_DGRAM
 _TYPE_FLAGS = _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC
 MSG_PEEK, MSG_DONTWAIT = _socket.MSG_PEEK, _socket.MSG_DONTWAIT
+MSG_FASTOPEN = 0x20000000      # Linux's; the stdlib does not export it
 SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3      # struct socket's state
 _GLOBAL_DEFAULT_TIMEOUT = _socket._GLOBAL_DEFAULT_TIMEOUT
 _INT_MAX = (1 << 31) - 1
@@ -388,9 +389,49 @@ class socket:
         _, dontwait = self._flags(flags)
         daddr, dport = self._addr(address, "sendto")
         if self._ops is inet_stream_ops:
+            if _int_arg(flags) & MSG_FASTOPEN:
+                return self._sendto_fastopen(view, flags, daddr, dport, dontwait)
             return self.send(view, flags)      # TCP ignores the address once connected
         return self._call(lambda: self._dgram_send(view, daddr, dport),
                           self._writable, dontwait)
+
+    def _sendto_fastopen(self, view, flags, daddr, dport, dontwait):
+        """tcp_sendmsg_fastopen: connect with as much data as the SYN takes.
+        Non-blocking: those bytes, or EINPROGRESS when the SYN only asked
+        for a cookie. Blocking: wait for the connection, then send the rest."""
+        ops, sk = self._ops, self._sk
+        deadline = self._deadline()
+        with self._lock:
+            self._check_closed()
+            try:
+                if self._sock_state == SS_CONNECTED:
+                    raise _oserror(errno.EISCONN)
+                if self._sock_state == SS_CONNECTING:
+                    # __inet_stream_connect: a finished connect is taken, then a plain send
+                    if ops.connecting(sk):
+                        raise _oserror(errno.EALREADY)
+                    err = ops.connect_result(sk)
+                    self._sock_state = SS_UNCONNECTED if err else SS_CONNECTED
+                    if err:
+                        raise _oserror(err)
+                    return self._sendall(view, deadline, dontwait)
+                try:
+                    n = ops.sendmsg_fastopen(sk, view, clock(), daddr, dport)
+                except OSError as exc:
+                    raise _oserror(exc.errno) from None
+                self._sock_state = SS_CONNECTING
+                if dontwait or self._timeout == 0.0:
+                    if not n:
+                        raise _oserror(errno.EINPROGRESS)
+                    return n
+                self._wait(lambda: not ops.connecting(sk), deadline)
+                err = ops.connect_result(sk)
+                self._sock_state = SS_UNCONNECTED if err else SS_CONNECTED
+                if err:
+                    raise _oserror(err)
+            finally:
+                self._after()
+        return n + (self._sendall(view[n:], deadline) if n < len(view) else 0)
 
     def recv(self, bufsize, flags=0):
         bufsize = _int_arg(bufsize)

@@ -144,6 +144,7 @@ class TcpSock(Sock):
         self.rack_rtt = 0.0
         self.rack_advanced = False
         self.reord_seen = False          # the peer ever delivered out of order
+        self.rack_reo_wnd_steps = 1      # reordering window in quarters of min RTT
         self.tlp_high_seq = None         # snd_nxt when the outstanding loss probe went
         self.tlp_retrans = False         # ... and it was a retransmission
 
@@ -201,8 +202,7 @@ class TcpSock(Sock):
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
                       "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0,
                       "TCPLossProbes": 0, "TCPLossProbeRecovery": 0, "TCPLostRetransmit": 0,
-                      "TCPDSACKRecv": 0, "RcvPruned": 0, "TCPSpuriousRTOs": 0,
-                      "TCPFullUndo": 0}
+                      "TCPDSACKRecv": 0, "RcvPruned": 0, "TCPSpuriousRTOs": 0}
 
         # listener
         self.backlog = 0

@@ -11,7 +11,9 @@ import errno
 from pynet.skbuff import SKB
 from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
-from pynet.tcp.tcp_recovery import tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_mark_lost
+from pynet.tcp.tcp_recovery import (
+    tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_dsack_seen, tcp_rack_mark_lost,
+)
 from pynet.tcp.tcp import (
     RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
     TCP_DELACK_MIN, TCP_INVALID_RATELIMIT, TCP_MAX_QUICKACKS, TCP_MAX_WSCALE, TCP_MSS_DEFAULT,
@@ -289,6 +291,10 @@ def tcp_clean_rtx_queue(sk, ack):
             sk.sacked_out -= n
         elif tcb.tx_time is not None:
             tcp_rack_advance(sk, tcb)
+            # never resent, acked below data SACKed before it: it came late
+            if (not tcb.sacked & TCPCB_EVER_RETRANS and sk.highest_sack is not None
+                    and before(tcb.seq, sk.highest_sack)):
+                sk.reord_seen = True
         if tcb.sacked & TCPCB_SACKED_RETRANS:
             sk.retrans_out -= n
         if tcb.sacked & TCPCB_LOST:
@@ -381,6 +387,7 @@ def tcp_check_dsack(sk, blocks, ack):
         dsack = not before(start, s2) and not after(end, e2)
     if dsack:
         sk.stats["TCPDSACKRecv"] += 1
+        tcp_rack_dsack_seen(sk)
     return dsack
 
 
@@ -560,15 +567,13 @@ def tcp_packet_delayed(sk, tsecr):
 
 
 def tcp_undo_cwnd_reduction(sk):
-    """Undo a spurious RTO or fast retransmit (RFC 4015 response, Linux's
+    """Undo a spurious RTO (RFC 4015 response, Linux's
     tcp_undo_cwnd_reduction): the window and threshold come back, nothing
     is lost any more, and the connection is Open again."""
     for skb in sk.rtx_queue:
         skb.cb.sacked &= ~TCPCB_LOST
     sk.lost_out = 0
-    if sk.ca_state == TCP_CA_Loss:
-        sk.stats["TCPSpuriousRTOs"] += 1
-    sk.stats["TCPFullUndo"] += 1
+    sk.stats["TCPSpuriousRTOs"] += 1
     sk.snd_cwnd = sk.ca_ops.undo_cwnd(sk)
     sk.snd_ssthresh = max(sk.snd_ssthresh, sk.prior_ssthresh)
     sk.snd_cwnd_cnt = 0
@@ -610,7 +615,9 @@ def tcp_ack(sk, skb):
     # RFC 5681 §2: same ACK, no data, no SYN/FIN, same window, data outstanding
     is_dupack = (ack == prior_snd_una and tcb.seq == tcb.end_seq and not window_changed
                  and prior_packets and not tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN))
-    if (sk.ca_state >= TCP_CA_Recovery and after(ack, prior_snd_una)
+    # a spurious RTO is undone; in fast recovery RACK's reordering window
+    # (reord_seen) is what keeps late segments from being resent again
+    if (sk.ca_state == TCP_CA_Loss and after(ack, prior_snd_una)
             and tcp_packet_delayed(sk, tcb.tsecr)):
         tcp_undo_cwnd_reduction(sk)
     # the ACK that ends recovery does not grow cwnd too (RFC 5681 §3.2 step 6)

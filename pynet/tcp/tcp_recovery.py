@@ -35,13 +35,21 @@ def tcp_rack_advance(sk, tcb):
 
 
 def tcp_rack_reo_wnd(sk):
-    """RFC 8985 §6.2 step 4: a quarter of the minimum RTT, bounded by
-    SRTT; zero (dupthresh behaviour) while no reordering was ever seen and
-    recovery is on or dupthresh segments are SACKed."""
+    """RFC 8985 §6.2 step 4: a quarter of the minimum RTT per step, bounded
+    by SRTT; zero (dupthresh behaviour) while no reordering was ever seen
+    and recovery is on or dupthresh segments are SACKed."""
     if not sk.reord_seen:
         if sk.ca_state >= TCP_CA_Recovery or sk.sacked_out >= sk.reordering:
             return 0.0
-    return min((sk.rtt_min or 0.0) / 4, sk.srtt or 0.0)
+    return min((sk.rtt_min or 0.0) / 4 * sk.rack_reo_wnd_steps, sk.srtt or 0.0)
+
+
+def tcp_rack_dsack_seen(sk):
+    """RFC 8985 §6.2 step 4: a D-SACK says a retransmission was spurious,
+    so the reordering window was too small: widen it a step (Linux's
+    reo_wnd_steps, at most 255)."""
+    sk.reord_seen = True
+    sk.rack_reo_wnd_steps = min(sk.rack_reo_wnd_steps + 1, 255)
 
 
 def tcp_mark_skb_lost(sk, tcb):
