@@ -101,4 +101,18 @@ static inline void csum_put_be16(unsigned char *p, uint16_t v)
     p[1] = (unsigned char)v;
 }
 
+/* Big-endian 32-bit load and store at any alignment (sequence numbers, addresses). */
+static inline uint32_t csum_get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void csum_put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
 #endif

@@ -34,19 +34,6 @@ const char *gso_strerror(int err)
     }
 }
 
-static inline uint32_t get_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
 /* The IPv4 header at skb->data: its length, or a negative GSO_E*. */
 static int ipv4_header_len(const struct sk_buff *skb)
 {
@@ -138,9 +125,9 @@ void skb_gso_fill(const struct sk_buff *skb, const struct seg_plan *p,
 {
     const unsigned char *in = skb_data(skb);
     const unsigned char *payload = in + p->iphl + p->l4hl;
-    uint32_t saddr = get_be32(in + 12), daddr = get_be32(in + 16);
+    uint32_t saddr = csum_get_be32(in + 12), daddr = csum_get_be32(in + 16);
     uint16_t id = csum_get_be16(in + 4);
-    uint32_t seq = p->proto == IPPROTO_TCP ? get_be32(in + p->iphl + 4) : 0;
+    uint32_t seq = p->proto == IPPROTO_TCP ? csum_get_be32(in + p->iphl + 4) : 0;
     uint16_t check_off = p->proto == IPPROTO_TCP ? 16 : 6;
 
     for (uint32_t i = 0; i < p->nsegs; i++) {
@@ -158,7 +145,7 @@ void skb_gso_fill(const struct sk_buff *skb, const struct seg_plan *p,
 
         if (p->proto == IPPROTO_TCP) {
             /* tcp_gso_segment: FIN and PSH only on the last, CWR only on the first. */
-            put_be32(th + 4, seq + i * p->mss);
+            csum_put_be32(th + 4, seq + i * p->mss);
             if (i + 1 < p->nsegs)
                 th[13] &= (unsigned char)~(TCP_FIN | TCP_PSH);
             if (i > 0)

@@ -12,19 +12,6 @@ enum {
 #define TCPOPT_FASTOPEN_MAGIC 0xF989
 #define FASTOPEN_COOKIE_MIN 4
 
-static inline uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
 const char *hdr_strerror(int err)
 {
     switch (err) {
@@ -83,16 +70,16 @@ static int tcp_parse_options(const unsigned char *p, unsigned n, struct tcp_hot 
             if (data != 8)
                 return HDR_EOPT;
             h->saw_tstamp = 1;
-            h->rcv_tsval = get32(d);
-            h->rcv_tsecr = get32(d + 4);
+            h->rcv_tsval = csum_get_be32(d);
+            h->rcv_tsecr = csum_get_be32(d + 4);
             break;
         case TCPOPT_SACK:
             if (data == 0 || data % 8 || data > 8 * HDR_TCP_NUM_SACKS)
                 return HDR_EOPT;
             h->num_sacks = (uint8_t)(data / 8);
             for (unsigned b = 0; b < h->num_sacks; b++) {
-                h->sack[b][0] = get32(d + 8 * b);
-                h->sack[b][1] = get32(d + 8 * b + 4);
+                h->sack[b][0] = csum_get_be32(d + 8 * b);
+                h->sack[b][1] = csum_get_be32(d + 8 * b + 4);
             }
             break;
         case TCPOPT_FASTOPEN:
@@ -120,19 +107,19 @@ int tcp_hdr_parse(const unsigned char *p, uint32_t len, struct tcp_hot *h)
         return HDR_EDOFF;
     h->source = csum_get_be16(p + TH_SOURCE);
     h->dest = csum_get_be16(p + TH_DEST);
-    h->seq = get32(p + TH_SEQ);
-    h->ack_seq = get32(p + TH_ACK_SEQ);
+    h->seq = csum_get_be32(p + TH_SEQ);
+    h->ack_seq = csum_get_be32(p + TH_ACK_SEQ);
     h->flags = csum_get_be16(p + TH_DOFF_FLAGS) & 0x0fff;
     h->window = csum_get_be16(p + TH_WINDOW);
     h->doff = (uint16_t)doff;
     h->payload_len = len - doff;
     h->saw_tstamp = 0;
     h->num_sacks = 0;
-    if (doff == TH_LEN + 12 && get32(p + TH_LEN) == 0x0101080au) {
+    if (doff == TH_LEN + 12 && csum_get_be32(p + TH_LEN) == 0x0101080au) {
         /* Linux's tcp_fast_parse_options: NOP NOP TS aligned, the common case */
         h->saw_tstamp = 1;
-        h->rcv_tsval = get32(p + TH_LEN + 4);
-        h->rcv_tsecr = get32(p + TH_LEN + 8);
+        h->rcv_tsval = csum_get_be32(p + TH_LEN + 4);
+        h->rcv_tsecr = csum_get_be32(p + TH_LEN + 8);
         return HDR_OK;
     }
     return tcp_parse_options(p + TH_LEN, doff - TH_LEN, h);
@@ -175,8 +162,8 @@ static unsigned char *tcp_options_write(unsigned char *p, const struct tcp_out_o
             p[0] = TCPOPT_NOP; p[1] = TCPOPT_NOP;
         }
         p[2] = TCPOPT_TIMESTAMP; p[3] = 10;
-        put32(p + 4, o->tsval);
-        put32(p + 8, o->tsecr);
+        csum_put_be32(p + 4, o->tsval);
+        csum_put_be32(p + 8, o->tsecr);
         p += 12;
     } else if (o->sack_perm) {
         p[0] = TCPOPT_NOP; p[1] = TCPOPT_NOP; p[2] = TCPOPT_SACK_PERM; p[3] = 2;
@@ -191,8 +178,8 @@ static unsigned char *tcp_options_write(unsigned char *p, const struct tcp_out_o
         p[3] = (unsigned char)(2 + 8 * o->num_sacks);
         p += 4;
         for (unsigned b = 0; b < o->num_sacks; b++, p += 8) {
-            put32(p, o->sack[b][0]);
-            put32(p + 4, o->sack[b][1]);
+            csum_put_be32(p, o->sack[b][0]);
+            csum_put_be32(p + 4, o->sack[b][1]);
         }
     }
     if (o->fastopen) {
@@ -220,8 +207,8 @@ int tcp_hdr_write(unsigned char *p, uint16_t source, uint16_t dest, uint32_t seq
     unsigned hl = (unsigned)(tcp_options_write(p + TH_LEN, o) - p);
     csum_put_be16(p + TH_SOURCE, source);
     csum_put_be16(p + TH_DEST, dest);
-    put32(p + TH_SEQ, seq);
-    put32(p + TH_ACK_SEQ, ack_seq);
+    csum_put_be32(p + TH_SEQ, seq);
+    csum_put_be32(p + TH_ACK_SEQ, ack_seq);
     csum_put_be16(p + TH_DOFF_FLAGS, (uint16_t)((hl / 4) << 12 | (flags & 0x0fff)));
     csum_put_be16(p + TH_WINDOW, window);
     csum_put_be16(p + TH_CHECK, 0);
@@ -240,8 +227,8 @@ void ipv4_hdr_write(unsigned char *p, uint32_t saddr, uint32_t daddr, uint8_t pr
     p[IPH_TTL] = ttl;
     p[IPH_PROTOCOL] = protocol;
     csum_put_be16(p + IPH_CHECK, 0);
-    put32(p + IPH_SADDR, saddr);
-    put32(p + IPH_DADDR, daddr);
+    csum_put_be32(p + IPH_SADDR, saddr);
+    csum_put_be32(p + IPH_DADDR, daddr);
     csum_put_be16(p + IPH_CHECK, ip_fast_csum(p, 5));
 }
 
@@ -266,7 +253,7 @@ int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, struct ipv4
     h->tos = p[IPH_TOS];
     h->ttl = p[IPH_TTL];
     h->protocol = p[IPH_PROTOCOL];
-    h->saddr = get32(p + IPH_SADDR);
-    h->daddr = get32(p + IPH_DADDR);
+    h->saddr = csum_get_be32(p + IPH_SADDR);
+    h->daddr = csum_get_be32(p + IPH_DADDR);
     return HDR_OK;
 }

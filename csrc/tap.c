@@ -81,14 +81,18 @@ int tap_read_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr,
         }
         if (vnet_hdr) {
             if ((size_t)r < sizeof(h)) {
-                (*bad)++;
+                if (++*bad >= n)
+                    return i;
                 continue;
             }
             r -= sizeof(h);
         }
         __skb_put(skb, (uint32_t)r);
         if (r < 14 || (vnet_hdr && vnet_hdr_to_skb(&h, skb) < 0)) {
-            (*bad)++;
+            /* At most n malformed frames per call, as many as good ones:
+             * a flood of them must not keep the caller (and its timers) here. */
+            if (++*bad >= n)
+                return i;
             continue;
         }
         skb->mac_header = (uint16_t)skb->data;

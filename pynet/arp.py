@@ -43,8 +43,6 @@ class ArpOps:
         return n.ha + n.dev.hwaddr + ETH_P_IP_BYTES
 
     def queue_xmit(self, skb):
-        if skbtrace.hook is not None:
-            skbtrace.hook("dev_queue_xmit", skb)
         return dev_queue_xmit(skb)
 
     def solicit(self, n, skb):

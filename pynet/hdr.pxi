@@ -20,9 +20,14 @@ cdef object _wire_error(str what, int rc):
 
 cdef inline int _skb_push_hdr(SKB skb, uint32_t n, str op) except -1:
     # skb_push for a header the caller writes at once: headroom must be there
-    # (reserved at allocation, as Linux's MAX_TCP_HEADER); a shared header is copied first
+    # (reserved at allocation, as Linux's MAX_TCP_HEADER); a shared header is copied first.
+    # Callers record the header's offset in 16 bits (network/transport_header, csum_start).
     if n > skb_headroom(&skb.skb):
         _skb_check(SKB_EOVER, op, &skb.skb, n)
+    if skb.skb.data - n >= SKB_HDR_UNSET:
+        # the header's offset from head goes into a 16-bit field (0xffff: unset)
+        raise SKBError(f"{op}: a header at offset {skb.skb.data - n} does not fit the "
+                       f"16-bit header offsets")
     if skb_header_cloned(&skb.skb):
         skb._realloc(0, 0, op)
     __skb_push(&skb.skb, n)
@@ -91,24 +96,30 @@ def ipv4_hdr_parse(buf, bint verify=True):
     return (h.ihl, h.tot_len, h.id, h.frag_off, h.tos, h.ttl, h.protocol, h.saddr, h.daddr)
 
 
-cdef inline void _l4_check(SKB skb, uint32_t saddr, uint32_t daddr, uint8_t proto,
-                           uint16_t check_off, bint partial, bint udp) noexcept:
+cdef inline int _l4_check(SKB skb, uint32_t saddr, uint32_t daddr, uint8_t proto,
+                          uint16_t check_off, bint partial, bint udp) except -1:
     # full checksum over header + payload, or the pseudo-header sum for CHECKSUM_PARTIAL
     cdef unsigned char *p = skb_data(&skb.skb)
     cdef uint32_t length = skb_len(&skb.skb)
     cdef uint16_t check
+    cdef uint32_t sum
     if partial:
         check = ccsum.csum_fold16(ccsum.csum_tcpudp_nofold(saddr, daddr, length, proto, 0))
         skb.skb.ip_summed = CHECKSUM_PARTIAL
         skb.skb.csum_start = <uint16_t>skb.skb.data
         skb.skb.csum_offset = check_off
     else:
-        check = ccsum.csum_tcpudp_magic(saddr, daddr, length, proto,
-                                        _csum_buffer(p, length, 0))
+        skb.exports += 1        # pin the buffer: _csum_buffer drops the GIL from 16 KB
+        try:
+            sum = _csum_buffer(p, length, 0)
+        finally:
+            skb.exports -= 1
+        check = ccsum.csum_tcpudp_magic(saddr, daddr, length, proto, sum)
         if udp and check == 0:
             check = 0xFFFF          # RFC 768: a computed 0 goes out as all ones
         skb.skb.ip_summed = CHECKSUM_NONE
     _put16(p + check_off, check)
+    return 0
 
 
 def tcp_hdr_push(SKB skb not None, uint16_t source, uint16_t dest, uint32_t seq,

@@ -13,6 +13,7 @@
   path MTU to that destination (RFC 1191 s6.1).
 """
 import errno
+import os
 
 from pynet import skbtrace
 from pynet.checksum import csum_fold, csum_partial
@@ -23,7 +24,7 @@ from pynet.sock import Sock
 from pynet.wire import WireError
 from pynet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED,
                              ICMP_HLEN, ICMP_TIME_EXCEEDED, IcmpPacket)
-from pynet.wire.ipv4 import IPPROTO_ICMP, IP_OFFSET, Ipv4Packet, ip_aton
+from pynet.wire.ipv4 import IPPROTO_ICMP, IP_OFFSET, Ipv4Packet, ip_aton, ip_hdr
 
 ICMP_PARAMETERPROB = 12
 ICMP_SOURCE_QUENCH = 4
@@ -201,9 +202,7 @@ def icmp_echo(net, skb, p):
     rt_in = skb.dst
     if rt_in.type == RTN_BROADCAST:
         return                                 # icmp_echo_ignore_broadcasts
-    nh = skb.network_header - skb.data_offset
-    head = skb.headroom_bytes()[nh:] if nh < 0 else b""
-    iph = Ipv4Packet.unchecked(head)
+    iph = ip_hdr(skb)
     saddr_in, daddr_in, tos = iph.saddr, iph.daddr, iph.tos
     try:
         rt = net.fib.ip_route_output(saddr_in, daddr_in)
@@ -285,9 +284,12 @@ class PingSocket(Sock):
         self.daddr = ip_aton(daddr) if isinstance(daddr, str) else daddr
         table = net.icmp.ping_socks
         if ident is None:
-            ident = net.rng.getrandbits(16)
-            while ident in table:
-                ident = net.rng.getrandbits(16)
+            # ping_get_port: from a random start, the next free ident; all in use is EADDRINUSE
+            start = net.rng.getrandbits(16)
+            ident = next((i & 0xFFFF for i in range(start, start + 0x10000) if i & 0xFFFF not in table),
+                         None)
+            if ident is None:
+                raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
         elif ident in table:
             raise OSError(errno.EADDRINUSE, "ping ident in use")
         self.ident = self.sport = ident
@@ -327,9 +329,7 @@ def ping_rcv(net, skb, p):
     sk = net.icmp.ping_socks.get(p.id)
     if sk is None:
         return
-    nh = skb.network_header - skb.data_offset
-    head = skb.headroom_bytes()[nh:] if nh < 0 else b""
-    iph = Ipv4Packet.unchecked(head)
+    iph = ip_hdr(skb)
     if iph.saddr != sk.daddr:
         return
     sent = sk.sent.pop(p.seq, None)
@@ -338,5 +338,7 @@ def ping_rcv(net, skb, p):
         return
     if len(sk.replies) < sk.max_replies:
         sk.replies.append((p.seq, net.now - sent, iph.ttl))
+    else:
+        sk.sk_drops += 1                       # the record is full: counted, as a socket's drops
     if sk.sk_data_ready is not None:
         sk.sk_data_ready(sk)

@@ -151,7 +151,7 @@ class NeighTable:
     def _release(self, n):
         n.dead = True
         n.timer.delete()
-        n.arp_queue.purge()
+        self.stats["unres_discards"] += n.arp_queue.purge()    # never resolved, now never sent
         self.entries.pop((n.dev.ifindex, n.primary_key), None)
         self.stats["destroys"] += 1
 
@@ -292,7 +292,7 @@ def neigh_event_send(n, skb, now):
             n.probes = p.ucast_probes
             n.nud_state = NUD_INCOMPLETE
             n.updated = now
-            _set_timer(n, now + max(p.retrans_time, MIN_TIMER) / 2, now)
+            _set_timer(n, now + max(p.retrans_time, MIN_TIMER), now)   # the probe goes now
             immediate_probe = True
         else:
             n.nud_state = NUD_FAILED

@@ -97,13 +97,20 @@ def _read_net_dev():
     return out
 
 
-# Names of the namespaces this process made and has not removed yet: what a
-# test suite checks to prove nothing outlived a test.
+# Names of the namespaces, and of the links in the root namespace (a veth's
+# outer end), this process made and has not removed yet: what a test suite
+# checks to prove nothing outlived a test.
 _live = set()
+_live_links = set()
 
 
 def live_namespaces():
     return frozenset(_live)
+
+
+def live_links():
+    """Links this process created in the root namespace and has not deleted."""
+    return frozenset(_live_links)
 
 
 class NetNamespace:
@@ -264,12 +271,14 @@ def _make_veth(ns, outer, inner):
     `inner` inside ns."""
     with IPRoute() as ipr:
         ipr.link("add", ifname=outer, kind="veth", peer={"ifname": inner, "net_ns_fd": ns.name})
+        _live_links.add(outer)
 
         def delete():
             with IPRoute() as ipr2:
                 idx = ipr2.link_lookup(ifname=outer)
                 if idx:
                     ipr2.link("del", index=idx[0])
+            _live_links.discard(outer)
         ns.on_close(delete)
         _write_sysctl(f"/proc/sys/net/ipv6/conf/{outer}/disable_ipv6", "1")
         ipr.link("set", index=ipr.link_lookup(ifname=outer)[0], state="up")

@@ -2,7 +2,7 @@
 #
 # The TPACKET_V3 ring and sendmmsg batches live in csrc/packet.c; this file
 # owns the ring's lifetime and moves lists of skbs across with the GIL
-# released. Helpers _skb_pin/_skb_unpin, _check_empty and _oserror come
+# released. Helpers _skb_pin/_skb_unpin, _check_empty, _oserror and _xmit_skb(s) come
 # from tap.pxi.
 
 from pynet._cdefs.packet cimport *
@@ -58,35 +58,9 @@ def packet_tx_open(int ifindex, bint vnet_hdr, bint qdisc_bypass):
 
 def packet_send_skbs(int fd, skbs, bint vnet_hdr):
     """sendmmsg the skbs in batches: (consumed, [(index, errno) refused], bytes sent)."""
-    cdef tuple t = tuple(skbs)
-    cdef int n = <int>len(t)
-    cdef int *status = <int *>malloc(max(n, 1) * sizeof(int))
-    cdef int done
-    cdef uint64_t nbytes = 0
-    if status == NULL:
-        raise MemoryError()
-    cdef sk_buff **arr
-    try:
-        arr = _skb_pin(t)
-    except BaseException:
-        free(status)
-        raise
-    with nogil:
-        done = pkt_tx_batch(fd, arr, n, vnet_hdr, status, &nbytes)
-    _skb_unpin(t, arr)
-    errors = [(i, -status[i]) for i in range(done) if status[i] != 0]
-    free(status)
-    return done, errors, nbytes
+    return _xmit_skbs(pkt_tx_batch, fd, skbs, vnet_hdr)
 
 
 def packet_send_skb(int fd, SKB skb not None, bint vnet_hdr):
     """Send one frame: 0, or the errno (EAGAIN/ENOBUFS: try later; others: refused)."""
-    cdef sk_buff *arr[1]
-    cdef int status = 0, done
-    cdef uint64_t nbytes
-    arr[0] = &skb.skb
-    skb.exports += 1
-    with nogil:
-        done = pkt_tx_batch(fd, arr, 1, vnet_hdr, &status, &nbytes)
-    skb.exports -= 1
-    return -status if done else errno.EAGAIN
+    return _xmit_skb(pkt_tx_batch, fd, skb, vnet_hdr)

@@ -161,7 +161,17 @@ class Stack:
         self.now = now
         received = 0
         for dev in list(self.devices.values()):
-            skbs = dev.poll(budget, now)
+            try:
+                skbs = dev.poll(budget, now)
+            except OSError:
+                # The descriptor is gone (EBADFD once its namespace is removed,
+                # ENODEV, ...): count it and take the device down, the others go on.
+                dev.stats.rx_errors += 1
+                try:
+                    dev.stop()
+                except OSError:        # closing a dead descriptor may fail too; it is down
+                    pass
+                continue
             received += len(skbs)
             if dev.features & NETIF_F_GRO:      # napi_gro_receive: runs of one flow merged in C
                 skbs = gro_receive(skbs, self.gro_stats)

@@ -50,6 +50,8 @@ cdef int _check_empty(tuple skbs) except -1:
         s = <SKB?>x
         if s.exports or skb_shared_buffer(&s.skb) or skb_len(&s.skb) != 0:
             raise SKBError("a receive buffer must be an empty, private skb with no views")
+        if s.skb.data >= SKB_HDR_UNSET:      # mac_header is a 16-bit offset from head
+            raise SKBError(f"a receive buffer's headroom ({s.skb.data}) must be under {SKB_HDR_UNSET}")
     return 0
 
 
@@ -88,12 +90,13 @@ def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0):
     return got, bad
 
 
-def tap_write_skbs(int fd, skbs, bint vnet_hdr):
-    """Write the skbs in order until the kernel would block.
+ctypedef int (*xmit_batch_fn)(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status,
+                              uint64_t *sent_bytes) noexcept nogil
 
-    Returns (consumed, errors, bytes): skbs[:consumed] were handled, `errors`
-    lists (index, errno) of those the kernel refused, `bytes` sums the sent ones.
-    """
+
+cdef tuple _xmit_skbs(xmit_batch_fn xmit, int fd, skbs, bint vnet_hdr):
+    """Send the skbs with xmit (tap_write_batch, pkt_tx_batch), pinned, without
+    the GIL: (consumed, [(index, errno) refused], bytes sent)."""
     cdef tuple t = tuple(skbs)
     cdef int n = <int>len(t)
     cdef int *status = <int *>malloc(max(n, 1) * sizeof(int))
@@ -108,11 +111,33 @@ def tap_write_skbs(int fd, skbs, bint vnet_hdr):
         free(status)
         raise
     with nogil:
-        done = tap_write_batch(fd, arr, n, vnet_hdr, status, &nbytes)
+        done = xmit(fd, arr, n, vnet_hdr, status, &nbytes)
     _skb_unpin(t, arr)
     errors = [(i, -status[i]) for i in range(done) if status[i] != 0]
     free(status)
     return done, errors, nbytes
+
+
+cdef int _xmit_skb(xmit_batch_fn xmit, int fd, SKB skb, bint vnet_hdr):
+    """Send one skb with xmit: 0, or the errno (EAGAIN when it was not taken)."""
+    cdef sk_buff *arr[1]
+    cdef int status = 0, done
+    cdef uint64_t nbytes
+    arr[0] = &skb.skb
+    skb.exports += 1
+    with nogil:
+        done = xmit(fd, arr, 1, vnet_hdr, &status, &nbytes)
+    skb.exports -= 1
+    return -status if done else errno.EAGAIN
+
+
+def tap_write_skbs(int fd, skbs, bint vnet_hdr):
+    """Write the skbs in order until the kernel would block.
+
+    Returns (consumed, errors, bytes): skbs[:consumed] were handled, `errors`
+    lists (index, errno) of those the kernel refused, `bytes` sums the sent ones.
+    """
+    return _xmit_skbs(tap_write_batch, fd, skbs, vnet_hdr)
 
 
 def tap_bench_write(int fd, frame, long count):
@@ -133,12 +158,4 @@ globals().update(
 
 def tap_write_skb(int fd, SKB skb not None, bint vnet_hdr):
     """Write one frame: 0, or the errno (EAGAIN: try later; others: refused)."""
-    cdef sk_buff *arr[1]
-    cdef int status = 0, done
-    cdef uint64_t nbytes
-    arr[0] = &skb.skb
-    skb.exports += 1
-    with nogil:
-        done = tap_write_batch(fd, arr, 1, vnet_hdr, &status, &nbytes)
-    skb.exports -= 1
-    return -status if done else errno.EAGAIN
+    return _xmit_skb(tap_write_batch, fd, skb, vnet_hdr)

@@ -15,10 +15,11 @@ from pynet.ip_output import ip_alloc_skb, ip_build_and_send_pkt
 from pynet.sock import (IP_PMTUDISC_DO, IP_PMTUDISC_DONT, TCP_CLOSE, TCP_ESTABLISHED, Sock,
                         __sk_dst_check, sk_dst_reset, sk_setup_caps)
 from pynet.dev.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
+from pynet.gso import skb_gso_segment
 from pynet.route import RTN_BROADCAST, RTN_UNICAST
 from pynet.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH
-from pynet.wire.ipv4 import IPPROTO_UDP, IPV4_HLEN, Ipv4Packet, ip_aton, ip_ntoa
+from pynet.wire.ipv4 import IPPROTO_UDP, IPV4_HLEN, ip_aton, ip_hdr, ip_ntoa
 from pynet.wire.udp import UDP_HLEN, UdpPacket, udp_hdr_push
 
 UDP_MAX_PAYLOAD = 0xFFFF - IPV4_HLEN - UDP_HLEN        # 65,507
@@ -153,7 +154,10 @@ class UDPSocket(Sock):
         elif level == _socket.SOL_SOCKET and option == _socket.SO_SNDBUF:
             self.sk_sndbuf = max(int(value) * 2, 4608)
         elif level == _socket.IPPROTO_IP and option == _socket.IP_TTL:
-            self.ttl = int(value)
+            ttl = int(value)
+            if ttl != -1 and not 1 <= ttl <= 255:   # -1: the default (do_ip_setsockopt)
+                raise OSError(errno.EINVAL, "Invalid argument")
+            self.ttl = ttl
         elif level == _socket.IPPROTO_IP and option == _socket.IP_TOS:
             self.tos = int(value) & 0xFF
         elif level == _socket.IPPROTO_IP and option == getattr(_socket, "IP_MTU_DISCOVER", 10):
@@ -308,9 +312,11 @@ def udp_sendmsg(sk, data, daddr, dport):
     if skbtrace.hook is not None:
         skbtrace.hook("udp_sendmsg", skb)
     rc = ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, IPPROTO_UDP, df=df, tos=sk.tos)
-    if rc < 0 and rc != -errno.EMSGSIZE:
-        net.mib.udp.inc("SndbufErrors")
-    net.mib.udp.inc("OutDatagrams")
+    if rc < 0:
+        if rc != -errno.EMSGSIZE:
+            net.mib.udp.inc("SndbufErrors")
+    else:
+        net.mib.udp.inc("OutDatagrams")          # udp_send_skb counts only what IP took
     return n
 
 
@@ -319,8 +325,7 @@ def udp_rcv(net, skb):
     if skbtrace.hook is not None:
         skbtrace.hook("udp_rcv", skb)
     mib = net.mib.udp
-    nh = skb.network_header - skb.data_offset
-    iph = Ipv4Packet.unchecked(skb.headroom_bytes()[nh:])
+    iph = ip_hdr(skb)
     saddr, daddr = iph.saddr, iph.daddr
     del iph
     if len(skb) < UDP_HLEN:
@@ -362,6 +367,26 @@ def udp_rcv(net, skb):
 
 
 def udp_queue_rcv_skb(net, sk, skb, saddr, sport):
+    """A GSO skb (a UDP_SEGMENT sender behind a TAP with TUN_F_USO*) is split
+    into its datagrams first, as udp_rcv_segment does for a socket without
+    UDP_GRO: each gso_size piece was one sendmsg's datagram to the sender."""
+    if not skb.gso_size:
+        udp_queue_rcv_one_skb(net, sk, skb, saddr, sport)
+        return
+    ihl = skb.data_offset - skb.network_header
+    skb.push(ihl)
+    try:
+        segs = skb_gso_segment(skb)
+    except ValueError:
+        net.mib.udp.inc("InErrors")
+        return
+    for seg in segs:
+        seg.pull(ihl)
+        seg.ip_summed = CHECKSUM_UNNECESSARY       # skb_gso_segment wrote full checksums
+        udp_queue_rcv_one_skb(net, sk, seg, saddr, sport)
+
+
+def udp_queue_rcv_one_skb(net, sk, skb, saddr, sport):
     """Queue on the socket within sk_rcvbuf; past it the datagram is dropped and counted."""
     if sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf:
         sk.sk_drops += 1

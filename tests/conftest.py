@@ -9,6 +9,7 @@ import os
 import pytest
 
 import pynet._core  # noqa: F401  -- fail the whole run if the C core did not build
+from pynet import netns
 
 REQUIRE_PRIV = os.environ.get("PYNET_REQUIRE_PRIV") == "1"
 
@@ -35,19 +36,20 @@ def pytest_runtest_setup(item):
     pytest.skip(f"needs privilege: {problem}")
 
 
-def _our_netns():
-    """Namespaces this test process made through pynet.netns and has not removed.
+def _ours():
+    """Namespaces, and links in the root namespace (a veth's outer end), this
+    test process made through pynet.netns and has not removed.
 
     Only our own: other processes (a second test run) may hold pyn* ones.
     """
-    from pynet import netns
-    return set(netns.live_namespaces())
+    return set(netns.live_namespaces()), set(netns.live_links())
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_netns():
-    """Every namespace a test makes is gone when it ends, pass or fail."""
-    before = _our_netns()
+    """Every namespace and root-namespace link a test makes is gone when it ends, pass or fail."""
+    ns_before, links_before = _ours()
     yield
-    leaked = _our_netns() - before
-    assert not leaked, f"test left network namespaces behind: {sorted(leaked)}"
+    ns_after, links_after = _ours()
+    assert not ns_after - ns_before, f"test left network namespaces behind: {sorted(ns_after - ns_before)}"
+    assert not links_after - links_before, f"test left links behind: {sorted(links_after - links_before)}"

@@ -5,6 +5,7 @@ import random
 import pytest
 from wirekit import all_frames, frames
 
+from pynet import _core
 from pynet.checksum import skb_checksum_help
 from pynet.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB, SKBError
 from pynet.wire import EthernetPacket, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, WireError
@@ -170,6 +171,21 @@ def test_push_errors():
         udp_hdr_push(SKB.from_bytes(bytes(65535 - 7), headroom=8), 1, 2, A, B)
 
 
+def test_push_refuses_a_header_beyond_the_16_bit_offsets():
+    """network/transport_header and csum_start are 16-bit offsets from head
+    (0xffff: unset): a header further in must fail, not wrap."""
+    for push in (lambda s: tcp_hdr_push(s, 1, 2, 3, 4, TCPHDR_ACK, 5, A, B, partial=True),
+                 lambda s: udp_hdr_push(s, 1, 2, A, B, partial=True),
+                 lambda s: ipv4_hdr_push(s, A, B, IPPROTO_UDP, 0)):
+        skb = SKB.from_bytes(b"x", headroom=0xFFFF + 20)
+        with pytest.raises(SKBError):
+            push(skb)
+        assert skb.tobytes() == b"x" and skb.network_header == -1 and skb.transport_header == -1
+    skb = SKB.from_bytes(b"x", headroom=0xFFFE + 8)      # the header lands at 0xfffe: fine
+    udp_hdr_push(skb, 1, 2, A, B, partial=True)
+    assert skb.transport_header == 0xFFFE and skb.ip_summed == CHECKSUM_PARTIAL
+
+
 def test_push_copies_a_shared_header_first():
     """A clone's push never writes into the buffer its original still reads."""
     orig = SKB.from_bytes(b"payload", headroom=64)
@@ -195,3 +211,16 @@ def test_parse_errors():
         tcp_hdr_parse(12)
     with pytest.raises(WireError, match="version"):
         ipv4_hdr_parse(bytes([0x65]) + bytes(19))
+
+
+def test_receive_buffers_past_the_16_bit_offsets_are_refused():
+    """mac_header of a received frame is a 16-bit offset: the driver's buffers
+    are checked before any read (fd -1: a read would fail with EBADF instead)."""
+    skb = SKB(0xFFFF + 100)
+    skb.reserve(0xFFFF)
+    with pytest.raises(SKBError):
+        _core.tap_read_skbs(-1, [skb], False)
+    skb = SKB(200)
+    skb.reserve(64)
+    with pytest.raises(OSError):
+        _core.tap_read_skbs(-1, [skb], False)

@@ -15,11 +15,12 @@ poll() (seconds, any epoch). Frames sent between polls are stamped with the
 last `now` seen; delayed frames leave at the first poll at or after their
 due time. Counters per direction are in `tx_faults` / `rx_faults`.
 """
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 import heapq
 import itertools
 import random
 
+from pynet.checksum import csum_replace2
 from pynet.dev.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, DeviceWrapper
 
 
@@ -60,7 +61,7 @@ class FaultStats:
     overflow: int = 0        # dropped because the injector's own queue was full
 
     def as_dict(self):
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)
 
 
 def _ecn_capable(d):
@@ -70,7 +71,6 @@ def _ecn_capable(d):
 
 
 def _set_ce(skb):
-    from pynet.checksum import csum_replace2
     d = skb.data
     old = (d[14] << 8) | d[15]
     d[15] |= 3

@@ -19,10 +19,16 @@ checksums and segments GSO skbs in software for a device that lacks the
 offload (Linux's validate_xmit_skb), so the stack may always build
 CHECKSUM_PARTIAL and GSO skbs.
 """
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
+import errno
 import itertools
+import os
 
-from pynet.skbuff import CHECKSUM_PARTIAL, SKB_GSO_DODGY, SKBQueue
+from pynet import skbtrace
+from pynet.checksum import skb_checksum_help
+from pynet.gso import skb_gso_segment
+from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_DODGY, SKBQueue
+from pynet.wire.ethernet import ETH_HLEN, ETH_P_8021Q, ETH_P_IP
 
 # net_device_ops.ndo_start_xmit results (include/linux/netdevice.h).
 NETDEV_TX_OK = 0x00
@@ -43,10 +49,6 @@ NETIF_F_TSO_ECN = 1 << (NETIF_F_GSO_SHIFT + 3)   # SKB_GSO_TCP_ECN
 NETIF_F_TSO6 = 1 << (NETIF_F_GSO_SHIFT + 5)      # SKB_GSO_TCPV6
 NETIF_F_GSO_UDP_L4 = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
 NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
-
-ETH_HLEN = 14
-ETH_P_IP = 0x0800
-ETH_P_8021Q = 0x8100
 
 _ifindex = itertools.count(1)
 
@@ -70,7 +72,7 @@ class NetDeviceStats:
     tx_dropped: int = 0
 
     def as_dict(self):
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)
 
 
 class NetDevice:
@@ -161,6 +163,9 @@ class NetDevice:
         q = self.qdisc
         while not self.queue_stopped and q:
             batch = [q.dequeue() for _ in range(min(quota, len(q)))]
+            if skbtrace.hook is not None:
+                for skb in batch:
+                    skbtrace.hook("start_xmit", skb)
             sent = self.ndo_xmit_batch(batch)
             if sent < len(batch):
                 for skb in reversed(batch[sent:]):
@@ -193,6 +198,106 @@ class NetDevice:
                 f"{'up' if self.up else 'down'}>")
 
 
+class BacklogDevice(NetDevice):
+    """A device whose received frames wait in memory, in a bounded backlog (as
+    netif_rx's), with an eventfd readable while it holds any: loopback and the
+    in-memory pipe. A full backlog, or one still holding frames when the
+    device stops, drops them into stats.rx_dropped."""
+
+    def __init__(self, name, *, rx_queue_len=1000, **kwargs):
+        super().__init__(name, **kwargs)
+        self.rxq = SKBQueue(rx_queue_len)
+        self._efd = None
+
+    def ndo_open(self):
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def ndo_stop(self):
+        self.stats.rx_dropped += self.rxq.purge()
+        os.close(self._efd)
+        self._efd = None
+
+    def fileno(self):
+        if self._efd is None:
+            raise ValueError("device is down")
+        return self._efd
+
+    def netif_rx(self, skb):
+        """Queue a received frame for the next poll; False (counted) when the backlog is full."""
+        if not self.rxq:
+            os.eventfd_write(self._efd, 1)
+        if not self.rxq.enqueue(skb):
+            self.stats.rx_dropped += 1
+            return False
+        return True
+
+    def ndo_poll(self, budget, now):
+        q = self.rxq
+        out = []
+        while q and len(out) < budget:
+            out.append(q.dequeue())
+        if not q:
+            try:
+                os.eventfd_read(self._efd)
+            except BlockingIOError:
+                pass
+        return out
+
+
+class BatchDevice(NetDevice):
+    """A driver over a kernel descriptor whose frames move in C batches with
+    the GIL released (TAP, AF_PACKET). Receive fills skbs from a pool of
+    empty, preallocated ones; transmit counts what the kernel took or refused.
+
+    Subclasses supply _xmit_one(skb) -> 0 | errno, _xmit_batch(skbs) ->
+    (consumed, [(index, errno) refused], bytes), _read(skbs, tstamp_ns) ->
+    (filled, malformed), _rx_size() (bytes per receive skb, headroom
+    included), and tx_retry: the errnos that mean "full, later".
+    """
+    tx_retry = (errno.EAGAIN,)
+
+    def __init__(self, name, *, rx_headroom=64, **kwargs):
+        super().__init__(name, **kwargs)
+        self.rx_headroom = rx_headroom
+        self._pool = []
+
+    def ndo_start_xmit(self, skb):
+        err = self._xmit_one(skb)
+        st = self.stats
+        if not err:
+            st.tx_packets += 1
+            st.tx_bytes += len(skb)
+        elif err in self.tx_retry:
+            return NETDEV_TX_BUSY
+        else:                          # refused by the kernel: counted, not retried
+            st.tx_errors += 1
+        return NETDEV_TX_OK
+
+    def ndo_xmit_batch(self, skbs):
+        done, errors, nbytes = self._xmit_batch(skbs)
+        st = self.stats
+        st.tx_packets += done - len(errors)
+        st.tx_bytes += nbytes
+        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
+        return done
+
+    def ndo_poll(self, budget, now):
+        pool = self._pool
+        size, headroom = self._rx_size(), self.rx_headroom
+        while len(pool) < budget:
+            skb = SKB(size)
+            skb.reserve(headroom)
+            pool.append(skb)
+        batch = pool if len(pool) == budget else pool[:budget]
+        got, bad = self._read(batch, int(now * 1e9) if now is not None else 0)
+        self.stats.rx_errors += bad
+        if not got:
+            return []
+        out = pool[:got]
+        del pool[:got]
+        return out
+
+
 def validate_xmit_skb(skb, dev):
     """Finish in software what `dev` cannot offload: a list of skbs to send.
 
@@ -206,7 +311,6 @@ def validate_xmit_skb(skb, dev):
             return [skb]
         return _gso_segment_frame(skb, hw_csum=bool(features & NETIF_F_HW_CSUM))
     if skb.ip_summed == CHECKSUM_PARTIAL and not _csum_offloaded(skb, features):
-        from pynet.checksum import skb_checksum_help
         skb_checksum_help(skb)
     return [skb]
 
@@ -221,9 +325,8 @@ def _gso_segment_frame(skb, hw_csum):
     """skb_gso_segment on a frame: segment from the IPv4 header, then give
     every segment a copy of the Ethernet header. With hw_csum the segments
     keep partial checksums for the device to finish."""
-    from pynet.gso import skb_gso_segment
     data = skb.data
-    mac_len = ETH_HLEN + (4 if bytes(data[12:14]) == b"\x81\x00" else 0)
+    mac_len = ETH_HLEN + (4 if (data[12] << 8 | data[13]) == ETH_P_8021Q else 0)
     eth = bytes(data[:mac_len])
     skb.pull(mac_len)
     if skb.network_header < 0:
@@ -245,6 +348,8 @@ def dev_queue_xmit(skb):
     frame cannot be finished in software, or the transmit queue is full
     (each counted in dev.stats.tx_dropped).
     """
+    if skbtrace.hook is not None:
+        skbtrace.hook("dev_queue_xmit", skb)
     dev = skb.dev
     if not dev.up:
         dev.stats.tx_dropped += 1
@@ -265,6 +370,8 @@ def dev_queue_xmit(skb):
     # An idle queue is bypassed, as a qdisc with TCQ_F_CAN_BYPASS is.
     if segs is None or len(segs) == 1:
         if not q and not dev.queue_stopped:
+            if skbtrace.hook is not None:
+                skbtrace.hook("start_xmit", skb)     # the driver's ndo_start_xmit (xmit_one)
             if dev.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
                 q.enqueue_head(skb)
                 dev.queue_stopped = True

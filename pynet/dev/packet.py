@@ -19,29 +19,24 @@ import os
 import socket
 
 from pynet import _core
-from pynet.dev.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, NetDevice
+from pynet.dev.netdevice import BatchDevice
 from pynet.dev.tap import GSO_MAX_FRAME, TAP_OFFLOAD_FEATURES, random_hwaddr
-from pynet.skbuff import SKB
-
-_RETRY = (errno.EAGAIN, errno.ENOBUFS)    # the device queue is full: later
 
 
-class PacketDevice(NetDevice):
+class PacketDevice(BatchDevice):
     """PacketDevice(ifname, vnet_hdr=False, qdisc_bypass=True, ...)."""
 
     def __init__(self, ifname, *, vnet_hdr=False, qdisc_bypass=True, mtu=1500, hwaddr=None,
                  rx_headroom=64, block_size=1 << 18, block_nr=16, retire_ms=1,
                  needed_headroom=0, tx_queue_len=1000):
         super().__init__(ifname, mtu=mtu, hwaddr=hwaddr or random_hwaddr(),
-                         features=TAP_OFFLOAD_FEATURES if vnet_hdr else 0,
+                         features=TAP_OFFLOAD_FEATURES if vnet_hdr else 0, rx_headroom=rx_headroom,
                          needed_headroom=needed_headroom, tx_queue_len=tx_queue_len)
         self.vnet_hdr = vnet_hdr
         self.qdisc_bypass = qdisc_bypass
-        self.rx_headroom = rx_headroom
         self._ring_args = (block_size, block_nr, retire_ms)
         self.ring = None
         self.tx_fd = -1
-        self._pool = []
 
     def ndo_open(self):
         index = socket.if_nametoindex(self.name)
@@ -63,38 +58,16 @@ class PacketDevice(NetDevice):
             raise ValueError("device is down")
         return self.ring.fileno()
 
-    def ndo_start_xmit(self, skb):
-        err = _core.packet_send_skb(self.tx_fd, skb, self.vnet_hdr)
-        st = self.stats
-        if not err:
-            st.tx_packets += 1
-            st.tx_bytes += len(skb)
-        elif err in _RETRY:
-            return NETDEV_TX_BUSY
-        else:                          # refused by the kernel: counted, not retried
-            st.tx_errors += 1
-        return NETDEV_TX_OK
+    tx_retry = (errno.EAGAIN, errno.ENOBUFS)    # the device queue is full: later
 
-    def ndo_xmit_batch(self, skbs):
-        done, errors, nbytes = _core.packet_send_skbs(self.tx_fd, skbs, self.vnet_hdr)
-        st = self.stats
-        st.tx_packets += done - len(errors)
-        st.tx_bytes += nbytes
-        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
-        return done
+    def _rx_size(self):
+        return self.rx_headroom + (GSO_MAX_FRAME if self.vnet_hdr else self.mtu + 18)
 
-    def ndo_poll(self, budget, now):
-        pool = self._pool
-        size = self.rx_headroom + (GSO_MAX_FRAME if self.vnet_hdr else self.mtu + 18)
-        while len(pool) < budget:
-            skb = SKB(size)
-            skb.reserve(self.rx_headroom)
-            pool.append(skb)
-        batch = pool if len(pool) == budget else pool[:budget]
-        got, bad = self.ring.read(batch, int(now * 1e9) if now is not None else 0)
-        self.stats.rx_errors += bad
-        if not got:
-            return []
-        out = pool[:got]
-        del pool[:got]
-        return out
+    def _xmit_one(self, skb):
+        return _core.packet_send_skb(self.tx_fd, skb, self.vnet_hdr)
+
+    def _xmit_batch(self, skbs):
+        return _core.packet_send_skbs(self.tx_fd, skbs, self.vnet_hdr)
+
+    def _read(self, skbs, tstamp_ns):
+        return self.ring.read(skbs, tstamp_ns)

@@ -12,6 +12,7 @@ them on an offloading interface.
 """
 import time
 
+from pynet.checksum import skb_checksum_help
 from pynet.dev.netdevice import NETDEV_TX_OK, DeviceWrapper
 from pynet.pcapfile import PcapWriterFile
 from pynet.skbuff import CHECKSUM_PARTIAL
@@ -20,7 +21,6 @@ from pynet.skbuff import CHECKSUM_PARTIAL
 def wire_bytes(skb):
     """The frame's bytes as they go on the wire: a partial checksum finished."""
     if skb.ip_summed == CHECKSUM_PARTIAL:
-        from pynet.checksum import skb_checksum_help
         skb = skb.copy()
         skb_checksum_help(skb)
     return skb.tobytes()

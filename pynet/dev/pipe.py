@@ -6,33 +6,15 @@ protocol and fault tests can control every frame. When the peer's receive
 queue is full the sender's driver reports NETDEV_TX_BUSY and the frame waits
 in the sender's transmit queue (backpressure, nothing lost silently).
 """
-import os
-
-from pynet.dev.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, NetDevice
-from pynet.skbuff import SKBQueue
+from pynet.dev.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, BacklogDevice
 
 
-class PipeDevice(NetDevice):
+class PipeDevice(BacklogDevice):
     """One end of a pipe_pair()."""
 
     def __init__(self, name, hwaddr, *, mtu=1500, features=0, rx_queue_len=1000):
-        super().__init__(name, mtu=mtu, hwaddr=hwaddr, features=features)
+        super().__init__(name, mtu=mtu, hwaddr=hwaddr, features=features, rx_queue_len=rx_queue_len)
         self.peer = None
-        self.rxq = SKBQueue(rx_queue_len)
-        self._efd = None
-
-    def ndo_open(self):
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-
-    def ndo_stop(self):
-        self.rxq.purge()
-        os.close(self._efd)
-        self._efd = None
-
-    def fileno(self):
-        if self._efd is None:
-            raise ValueError("device is down")
-        return self._efd
 
     def ndo_start_xmit(self, skb):
         peer = self.peer
@@ -45,23 +27,13 @@ class PipeDevice(NetDevice):
         rx = skb.copy(headroom=max(peer.needed_headroom, skb.headroom))
         rx.reset_mac_header()
         rx.sk = rx.dst = None
-        if not peer.rxq:
-            os.eventfd_write(peer._efd, 1)
-        peer.rxq.enqueue(rx)
+        peer.netif_rx(rx)
         self.stats.tx_packets += 1
         self.stats.tx_bytes += len(skb)
         return NETDEV_TX_OK
 
     def ndo_poll(self, budget, now):
-        q = self.rxq
-        out = []
-        while q and len(out) < budget:
-            out.append(q.dequeue())
-        if not q:
-            try:
-                os.eventfd_read(self._efd)
-            except BlockingIOError:
-                pass
+        out = super().ndo_poll(budget, now)
         if out and self.peer.queue_stopped:
             self.peer.netif_wake_queue()   # room again: the sender's tx completion
         return out

@@ -11,14 +11,12 @@ checksums (mapped to skb.gso_* and CHECKSUM_PARTIAL, or CHECKSUM_UNNECESSARY
 for DATA_VALID). Without it the device carries plain MTU-sized frames and
 the stack finishes checksums and segments itself.
 """
-import errno
 import os
 
 from pynet import _core
-from pynet.dev.netdevice import (ETH_HLEN, NETDEV_TX_BUSY, NETDEV_TX_OK, NETIF_F_GSO_UDP_L4,
-                                 NETIF_F_HW_CSUM, NETIF_F_RXCSUM, NETIF_F_SG, NETIF_F_TSO,
-                                 NETIF_F_TSO6, NETIF_F_TSO_ECN, NetDevice)
-from pynet.skbuff import SKB
+from pynet.dev.netdevice import (NETIF_F_GSO_UDP_L4, NETIF_F_HW_CSUM, NETIF_F_RXCSUM, NETIF_F_SG,
+                                 NETIF_F_TSO, NETIF_F_TSO6, NETIF_F_TSO_ECN, BatchDevice)
+from pynet.wire.ethernet import ETH_HLEN
 
 TAP_OFFLOAD_FEATURES = (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO
                         | NETIF_F_TSO_ECN | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4)
@@ -26,7 +24,6 @@ TAP_OFFLOAD_FEATURES = (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_
 TUN_OFFLOADS = (_core.TUN_F_CSUM | _core.TUN_F_TSO4 | _core.TUN_F_TSO6 | _core.TUN_F_TSO_ECN
                 | _core.TUN_F_USO4 | _core.TUN_F_USO6)
 GSO_MAX_FRAME = 65536 + ETH_HLEN + 4    # a 64 KB IP packet behind a VLAN-tagged header
-_RETRY = (errno.EAGAIN,)
 
 
 def random_hwaddr():
@@ -36,7 +33,7 @@ def random_hwaddr():
     return bytes(b)
 
 
-class TapDevice(NetDevice):
+class TapDevice(BatchDevice):
     """TapDevice(name, offload=False, persist=False, netns=None, ...).
 
     Creates the TAP `name` or attaches to an existing persistent one when
@@ -48,14 +45,12 @@ class TapDevice(NetDevice):
     def __init__(self, name="", *, offload=False, persist=False, netns=None, mtu=1500,
                  hwaddr=None, rx_headroom=64, needed_headroom=0, tx_queue_len=1000):
         super().__init__(name, mtu=mtu, hwaddr=hwaddr or random_hwaddr(),
-                         features=TAP_OFFLOAD_FEATURES if offload else 0,
+                         features=TAP_OFFLOAD_FEATURES if offload else 0, rx_headroom=rx_headroom,
                          needed_headroom=needed_headroom, tx_queue_len=tx_queue_len)
         self.offload = offload
         self.persist = persist
         self.netns = netns
-        self.rx_headroom = rx_headroom
         self.fd = -1
-        self._pool = []
 
     def _rx_size(self):
         return self.rx_headroom + (GSO_MAX_FRAME if self.offload else self.mtu + ETH_HLEN + 4)
@@ -91,39 +86,11 @@ class TapDevice(NetDevice):
             raise ValueError("device is down")
         return self.fd
 
-    def ndo_start_xmit(self, skb):
-        err = _core.tap_write_skb(self.fd, skb, self.offload)
-        st = self.stats
-        if not err:
-            st.tx_packets += 1
-            st.tx_bytes += len(skb)
-        elif err in _RETRY:
-            return NETDEV_TX_BUSY
-        else:                          # refused by the kernel: counted, not retried
-            st.tx_errors += 1
-        return NETDEV_TX_OK
+    def _xmit_one(self, skb):
+        return _core.tap_write_skb(self.fd, skb, self.offload)
 
-    def ndo_xmit_batch(self, skbs):
-        done, errors, nbytes = _core.tap_write_skbs(self.fd, skbs, self.offload)
-        st = self.stats
-        st.tx_packets += done - len(errors)
-        st.tx_bytes += nbytes
-        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
-        return done
+    def _xmit_batch(self, skbs):
+        return _core.tap_write_skbs(self.fd, skbs, self.offload)
 
-    def ndo_poll(self, budget, now):
-        pool = self._pool
-        size, headroom = self._rx_size(), self.rx_headroom
-        while len(pool) < budget:
-            skb = SKB(size)
-            skb.reserve(headroom)
-            pool.append(skb)
-        batch = pool if len(pool) == budget else pool[:budget]
-        tstamp = int(now * 1e9) if now is not None else 0
-        got, bad = _core.tap_read_skbs(self.fd, batch, self.offload, tstamp)
-        self.stats.rx_errors += bad
-        if not got:
-            return []
-        out = pool[:got]
-        del pool[:got]
-        return out
+    def _read(self, skbs, tstamp_ns):
+        return _core.tap_read_skbs(self.fd, skbs, self.offload, tstamp_ns)

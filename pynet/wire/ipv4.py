@@ -136,6 +136,15 @@ class Ipv4Packet(View):
         self.check = ip_fast_csum(self.buf[:self.header_len])
 
 
+def ip_hdr(skb) -> Ipv4Packet:
+    """The IPv4 header at skb.network_header (Linux's ip_hdr), as an unchecked
+    view of a copy: above IP the header has usually been pulled already."""
+    nh = skb.network_header - skb.data_offset
+    if nh < 0:
+        return Ipv4Packet.unchecked(skb.headroom_bytes()[nh:])
+    return Ipv4Packet.unchecked(bytes(skb.data[nh:nh + 60]))
+
+
 @dataclass
 class Ipv4Repr:
     saddr: int

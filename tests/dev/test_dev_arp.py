@@ -3,10 +3,14 @@ import select
 
 import pytest
 
-from frames import arp_request, parse_arp_reply
+from frames import arp_request
 from pynet.dev.netdevice import NET_XMIT_SUCCESS, dev_queue_xmit
 from pynet.netns import kernel_peer
 from pynet.skbuff import SKB
+from pynet.wire import ArpPacket, ArpRepr, EthernetPacket
+from pynet.wire.arp import ARPOP_REPLY
+from pynet.wire.ethernet import ETH_P_ARP
+from pynet.wire.ipv4 import ip_aton
 
 pytestmark = pytest.mark.priv
 
@@ -24,8 +28,12 @@ def arp_exchange(peer):
     skb = SKB.from_bytes(arp_request(dev.hwaddr, me, peer.kernel_addr), headroom=dev.needed_headroom)
     skb.dev = dev
     assert dev_queue_xmit(skb) == NET_XMIT_SUCCESS
-    replies = [parse_arp_reply(s.data) for s in wait_frames(dev, 1)]
-    assert replies == [(peer.kernel_hwaddr, peer.kernel_addr, dev.hwaddr, me)]
+    frames = [EthernetPacket(s.tobytes()) for s in wait_frames(dev, 1)]
+    assert [(e.dst, e.ethertype) for e in frames] == [(dev.hwaddr, ETH_P_ARP)]
+    reply = ArpRepr.parse(ArpPacket(frames[0].payload))
+    assert reply.op == ARPOP_REPLY
+    assert (reply.sha, reply.sip, reply.tha, reply.tip) == (peer.kernel_hwaddr, ip_aton(peer.kernel_addr),
+                                                            dev.hwaddr, ip_aton(me))
 
 
 def assert_counters_agree(peer):

@@ -1,5 +1,6 @@
 """FaultInjector over the in-memory pipe: rates, replay, delay and rate limit
 on a fake clock."""
+from collections import Counter
 import math
 import struct
 
@@ -70,7 +71,11 @@ def test_observed_rates_match_the_configured_ones():
     seqs = [struct.unpack("!I", f[42:46])[0] for f in good]
     late = sum(1 for x, y in zip(seqs, seqs[1:]) if y < x)
     assert within(late, kept, conf["reorder"])
-    assert len(set(seqs)) <= N - st.dropped
+    counts = Counter(seqs)
+    assert set(counts.values()) <= {1, 2}              # once, or twice when duplicated
+    assert sum(c == 2 for c in counts.values()) <= st.duplicated
+    assert set(counts) <= set(range(N))
+    assert len(counts) == kept - st.corrupted          # every kept, intact sequence arrived
 
 
 def test_same_seed_replays_the_same_faults():

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from pynet.netns import NetNamespace, kernel_peer
+from pynet.netns import NetNamespace, kernel_peer, live_links
 
 pytestmark = pytest.mark.priv
 
@@ -42,9 +42,10 @@ def test_veth_pair_goes_when_the_body_raises():
         with kernel_peer("veth") as peer:
             outer, name = peer.outer_ifname, peer.ns.name
             assert outer in os.listdir("/sys/class/net") and peer.ifname in peer.ns.links()
+            assert outer in live_links()         # what conftest's leak check watches
             assert peer.ifname not in os.listdir("/sys/class/net")
             raise KeyError
-    assert outer not in os.listdir("/sys/class/net")
+    assert outer not in os.listdir("/sys/class/net") and outer not in live_links()
     assert name not in os.listdir("/var/run/netns")
 
 

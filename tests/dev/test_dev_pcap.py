@@ -2,38 +2,17 @@
 import re
 import select
 import socket
-import struct
 import subprocess
 
 import pytest
 
-from frames import arp_request, ipv4_header, ones_sum
+from frames import arp_request, udp_frame
 from pynet.dev.netdevice import dev_queue_xmit
 from pynet.dev.pcap import PcapWriter
 from pynet.dev.pipe import pipe_pair
 from pynet.netns import kernel_peer
 from pynet.pcapfile import read_pcap
-from pynet.skbuff import SKB, SKB_GSO_UDP_L4
-
-
-def udp_frame(dev, peer, dport, payload, *, partial=False, gso_size=0):
-    src, dst = socket.inet_aton(peer.pynet_addr()), socket.inet_aton(peer.kernel_addr)
-    ulen = 8 + len(payload)
-    pseudo = ones_sum(src + dst + struct.pack("!HH", 17, ulen))
-    if partial:
-        check = pseudo                  # the device (or pcap's copy) finishes it
-    else:
-        check = 0xFFFF - ones_sum(src + dst + struct.pack("!HHHHHH", 17, ulen, 5555, dport, ulen, 0)
-                                  + payload) or 0xFFFF
-    skb = SKB.from_bytes(peer.kernel_hwaddr + dev.hwaddr + b"\x08\x00"
-                         + ipv4_header(0, 20 + ulen, 17, src, dst)
-                         + struct.pack("!HHHH", 5555, dport, ulen, check) + payload)
-    if partial:
-        skb.set_partial(skb.data_offset + 34, 6)
-    if gso_size:
-        skb.gso_size, skb.gso_type = gso_size, SKB_GSO_UDP_L4
-    skb.dev = dev
-    return skb
+from pynet.skbuff import SKB
 
 
 @pytest.mark.priv

@@ -87,6 +87,19 @@ def test_down_device_drops_and_stop_purges_the_queue():
         a.fileno()
 
 
+def test_frames_still_waiting_to_be_received_at_stop_are_counted():
+    a, b = pipe_pair()
+    for i in range(3):
+        dev_queue_xmit(frame(a, i))
+    b.stop()
+    assert b.stats.rx_dropped == 3 and not b.rxq
+    with LoopbackDevice(rx_queue_len=2) as lo:
+        for i in range(3):
+            dev_queue_xmit(frame(lo, i))
+        assert lo.stats.rx_dropped == 1              # the backlog holds two
+    assert lo.stats.rx_dropped == 3                  # and those two went at stop
+
+
 def test_peer_down_is_a_wire_drop():
     a, b = pipe_pair()
     b.stop()

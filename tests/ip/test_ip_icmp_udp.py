@@ -7,6 +7,7 @@ import socket
 import pytest
 from ipkit import A_ADDR, B_ADDR, Pair, eth, inject, ipv4
 
+from pynet.dev.pipe import pipe_pair
 from pynet.sock import IP_PMTUDISC_DO
 from pynet.udp import UDP_MAX_PAYLOAD
 from pynet.wire import IcmpPacket
@@ -163,3 +164,79 @@ def test_receive_buffer_is_bounded_with_a_drop_counter():
         srv.recv(2000)
         n += 1
     assert n + srv.sk_drops == 100 and srv.sk_rmem_alloc == 0
+
+
+def test_ip_ttl_accepts_minus_one_and_1_to_255_as_the_kernel_does():
+    p = Pair()
+    s = p.a.udp_socket()
+    for bad in (0, 256, 300, -2):
+        with pytest.raises(OSError) as e:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, bad)
+        assert e.value.errno == errno.EINVAL
+    got, poll = [], p.db.ndo_poll
+
+    def tap(budget, now):           # b's driver, recording each frame as it arrives
+        skbs = poll(budget, now)
+        got.extend(f.tobytes() for f in skbs)
+        return skbs
+    p.db.ndo_poll = tap
+    for ttl, wire in ((1, 1), (255, 255), (-1, 64)):       # -1: net.ipv4.ip_default_ttl
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        s.sendto(b"x", (B_ADDR, 9))
+        p.run(0.01)
+        udp = [f for f in got if f[12:14] == b"\x08\x00" and f[23] == 17]
+        assert udp[-1][14 + 8] == wire
+        got.clear()
+    # IP_TOS takes any int and keeps its low byte, as Linux's inet->tos (a u8) does
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 300)
+    assert s.tos == 300 & 0xFF
+
+
+def test_a_device_that_fails_is_counted_and_stopped_and_the_others_go_on():
+    """A descriptor gone bad (EBADFD once its namespace is removed) must not
+    escape Stack.poll: that device stops, the rest of the stack keeps running."""
+    p = Pair()
+    bad, _ = pipe_pair(("pynx0", "pynx1"))
+    p.a.add_device(bad)
+
+    def gone(budget, now):
+        raise OSError(errno.EBADFD, os.strerror(errno.EBADFD))
+    bad.ndo_poll = gone
+    p.step()
+    assert bad.stats.rx_errors == 1 and not bad.up
+    ping = p.a.ping(B_ADDR)
+    ping.send(p.now)
+    p.run(0.02)
+    assert len(ping.replies) == 1
+    assert bad.stats.rx_errors == 1            # a stopped device is not polled again
+
+
+def test_out_datagrams_counts_only_what_ip_took():
+    p = Pair()
+    s = p.a.udp_socket()
+    s.sendto(b"x", (B_ADDR, 9))
+    p.run(0.01)
+    assert p.a.mib.udp["OutDatagrams"] == 1
+    tbl = p.a.arp_tbl
+    tbl.entries.clear()
+    tbl.gc_thresh2 = tbl.gc_thresh3 = 0          # no room for a neighbour: ENOBUFS
+    s.sendto(b"x", (B_ADDR, 9))
+    assert p.a.mib.udp["SndbufErrors"] == 1 and p.a.mib.udp["OutDatagrams"] == 1
+
+
+def test_ping_idents_all_in_use_is_eaddrinuse_and_extra_replies_are_counted():
+    p = Pair()
+    table = p.a.icmp.ping_socks
+    for i in range(0xFFFF):
+        table[i] = None
+    last = p.a.ping(B_ADDR)                      # the one free ident is found
+    assert last.ident == 0xFFFF
+    with pytest.raises(OSError) as e:
+        p.a.ping(B_ADDR)
+    assert e.value.errno == errno.EADDRINUSE
+    table.clear()
+    ping = p.a.ping(B_ADDR, max_replies=2)
+    for _ in range(3):
+        ping.send(p.now)
+        p.run(0.01)
+    assert len(ping.replies) == 2 and ping.sk_drops == 1

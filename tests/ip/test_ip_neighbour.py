@@ -128,6 +128,30 @@ def test_incomplete_sends_three_broadcasts_then_fails():
     assert p.a.neighbour(p.da, "198.18.0.99").nud_state == NUD_FAILED
 
 
+def test_incomplete_probes_every_retrans_time_from_the_first():
+    """__neigh_event_send: the first request now, the timer at now + retrans_time
+    (not half of it), so requests go at 0, r, 2r and the entry fails at 3r."""
+    p = Pair(neigh_parms=fast_nud(retrans_time=0.05))
+    sent = []
+    orig = p.da.ndo_start_xmit
+
+    def xmit(skb):
+        if arp_of(skb.tobytes()):
+            sent.append(round(p.now - start, 3))
+        return orig(skb)
+    p.da.ndo_start_xmit = xmit
+    sock = p.a.udp_socket()
+    start = p.now
+    sock.sendto(b"x", ("198.18.0.99", 9))
+    n = p.a.neighbour(p.da, "198.18.0.99")
+    failed_at = None
+    while failed_at is None and p.now - start < 0.5:
+        p.step(0.001)
+        if n.nud_state == NUD_FAILED:
+            failed_at = round(p.now - start, 3)
+    assert sent == [0.0, 0.05, 0.1] and failed_at == 0.15
+
+
 def test_queue_overflow_drops_the_oldest_and_counts():
     p = Pair(neigh_parms=fast_nud(unres_qlen=3))
     server = p.b.udp_socket()
@@ -141,6 +165,16 @@ def test_queue_overflow_drops_the_oldest_and_counts():
     while server.readable():
         got.append(server.recv(10))
     assert got == [b"7", b"8", b"9"]
+
+
+def test_skbs_waiting_on_a_released_entry_are_counted():
+    p = Pair(neigh_parms=fast_nud())
+    sock = p.a.udp_socket()
+    for i in range(4):
+        sock.sendto(b"%d" % i, ("198.18.0.99", 9))          # nobody answers: they wait
+    assert len(p.a.neighbour(p.da, "198.18.0.99").arp_queue) == 4
+    p.a.arp_tbl.flush_dev(p.da)                               # the device goes away
+    assert p.a.arp_tbl.stats["unres_discards"] == 4
 
 
 def test_connected_neighbour_uses_the_cached_header():
