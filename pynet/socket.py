@@ -26,6 +26,7 @@ import threading
 from pynet.af_inet import inet_dgram_ops, inet_stream_ops
 from pynet.pollfd import PollFd
 from pynet.runner import clock, raise_nofile_limit, runner_of
+from pynet.sock import TCP_ESTABLISHED
 from pynet.wire.ipv4 import ip_aton, ip_ntoa
 
 AF_INET = _socket.AF_INET
@@ -43,22 +44,11 @@ def _oserror(err):
     return OSError(err, os.strerror(err))
 
 
-def _index(value):
-    """An int argument as CPython's 'i' format reads it."""
-    if isinstance(value, float):
-        raise TypeError("'float' object cannot be interpreted as an integer")
-    value = value.__index__() if hasattr(value, "__index__") else None
-    if value is None:
-        raise TypeError
-    return value
-
-
-def _int_arg(value, what="integer"):
-    try:
-        v = _index(value)
-    except TypeError:
-        raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer") \
-            from None
+def _int_arg(value):
+    """An int argument as CPython's 'i' format reads it, with its errors."""
+    if not hasattr(value, "__index__"):
+        raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+    v = value.__index__()
     if v > _INT_MAX:
         raise OverflowError("signed integer is greater than maximum")
     if v < -_INT_MAX - 1:
@@ -347,15 +337,14 @@ class socket:
         _, dontwait = self._flags(flags)
         if self._ops is inet_dgram_ops:
             return self._call(lambda: self._dgram_send(view, 0, 0), self._writable, dontwait)
-        now = clock
         if self._timeout is None and not dontwait:
             # a blocking stream send returns once everything is queued (sk_stream_wait_memory)
             return self._sendall(view, None, dontwait)
-        return self._call(lambda: self._ops.sendmsg(self._sk, view, now()), self._writable,
+        return self._call(lambda: self._ops.sendmsg(self._sk, view, clock()), self._writable,
                           dontwait)
 
     def _dgram_send(self, view, daddr, dport):
-        if not daddr and self._sk.state != 1:
+        if not daddr and self._sk.state != TCP_ESTABLISHED:     # not connected
             raise OSError(errno.EDESTADDRREQ, "")
         return self._ops.sendmsg(self._sk, view, clock(), daddr, dport)
 
