@@ -393,11 +393,14 @@ def test_threads_share_a_stack(stacks):
     a, b = stacks
     srv = listener(b, backlog=64)
     results = {}
+    echoes = []
 
     def server():
         for _ in range(16):
             conn, _ = srv.accept()
-            threading.Thread(target=echo, args=(conn,)).start()
+            # daemon: a thread stuck in recv() must fail this test, not hang the interpreter
+            echoes.append(threading.Thread(target=echo, args=(conn,), daemon=True))
+            echoes[-1].start()
 
     def echo(conn):
         with conn:
@@ -424,7 +427,10 @@ def test_threads_share_a_stack(stacks):
         for t in threads:
             t.join()
         st.join()
+        for t in echoes:            # each server side saw its client's FIN
+            t.join(timeout=20)
     assert results == {i: True for i in range(16)}
+    assert not any(t.is_alive() for t in echoes), "an echo thread never saw EOF"
 
 
 def test_patch_routes_stdlib_through_the_stack(stacks):
