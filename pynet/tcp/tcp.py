@@ -3,6 +3,12 @@ sequence arithmetic, limits, and the per-skb control block TCP_SKB_CB.
 """
 import enum
 
+# Header flags live with the packet format; re-exported as TCP's vocabulary.
+from pynet.wire.tcp import (  # noqa: F401
+    TCPHDR_ACK, TCPHDR_CWR, TCPHDR_ECE, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN,
+    TCPHDR_URG,
+)
+
 # -- states (include/net/tcp_states.h) ---------------------------------------
 
 
@@ -20,15 +26,6 @@ class TcpState(enum.IntEnum):
     CLOSING = 11
 
 
-# -- header flags -------------------------------------------------------------
-TCPHDR_FIN = 0x01
-TCPHDR_SYN = 0x02
-TCPHDR_RST = 0x04
-TCPHDR_PSH = 0x08
-TCPHDR_ACK = 0x10
-TCPHDR_URG = 0x20
-TCPHDR_ECE = 0x40
-TCPHDR_CWR = 0x80
 
 # TCP_SKB_CB(skb)->sacked bits: what loss recovery knows of a sent skb
 TCPCB_SACKED_ACKED = 0x01     # the peer holds it (a SACK block), counted in sacked_out
