@@ -318,10 +318,9 @@ def _bulk(item, what, nbytes, seconds, cpu, verified=True, **extra):
 
 
 # -- namespaces --------------------------------------------------------------------------------
-def _veth_between(ns_a, ns_b, cidr, loss=0.0):
-    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b).
-    loss: percent of packets netem drops on each end's transmit."""
-    from pyroute2 import IPRoute, NetlinkError
+def _veth_between(ns_a, ns_b, cidr):
+    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b)."""
+    from pyroute2 import IPRoute
     from pynet.netns import unique_name
     ia, ib = unique_name(), unique_name()
     with IPRoute() as ipr:
@@ -336,12 +335,20 @@ def _veth_between(ns_a, ns_b, cidr, loss=0.0):
             idx = ipr.link_lookup(ifname=ifn)[0]
             ipr.addr("add", index=idx, address=addr, prefixlen=net.prefixlen)
             ipr.link("set", index=idx, state="up")
-            if loss:
-                try:
-                    ipr.tc("add", "netem", index=idx, handle="1:", loss=loss)
-                except NetlinkError as exc:
-                    raise NotAvailable(f"no netem qdisc in this kernel ({exc})") from None
     return a, b
+
+
+def _drop_randomly(ns, percent, chains):
+    """iptables `statistic` rules dropping percent of the packets crossing each chain in the
+    namespace. The same rule makes the loss for the kernel's baseline and for pynet's peer,
+    so a lost 64 KB super-segment costs both stacks alike (this kernel has no netem)."""
+    for chain in chains:
+        try:
+            ns.run(["iptables", "-A", chain, "-m", "statistic", "--mode", "random",
+                    "--probability", str(percent / 100), "-j", "DROP"], check=True,
+                   capture_output=True)
+        except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+            raise NotAvailable(f"iptables statistic rule failed: {exc}") from None
 
 
 def _kernel_pair(loss=0.0):
@@ -354,7 +361,11 @@ def _kernel_pair(loss=0.0):
         with ExitStack() as es:
             na = es.enter_context(NetNamespace())
             nb = es.enter_context(NetNamespace())
-            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24", loss)
+            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24")
+            if loss:
+                # each namespace drops on its way in: loss in both directions
+                _drop_randomly(na, loss, ["INPUT"])
+                _drop_randomly(nb, loss, ["INPUT"])
             yield na, nb, a, b
     return cm()
 
@@ -366,13 +377,18 @@ def _port():
 
 # -- pynet's side ------------------------------------------------------------------------------
 def _stack_on(peer, loss=0.0):
-    """A stack on the peer's device; loss: percent of frames dropped each way
-    (pynet.dev.fault, seeded), as netem does on the kernel's veth."""
-    from pynet.dev.fault import FaultInjector
+    """A stack on the peer's device. loss: percent dropped each way -- by the peer
+    namespace's INPUT rule on pynet's packets, as _kernel_pair does for the baseline, and
+    by pynet's injector on the kernel's (an OUTPUT rule would fail the kernel's send with
+    EPERM, which its TCP treats as local congestion, not as a packet lost on the wire)."""
+    from pynet.dev.fault import FaultInjector, Faults
     from pynet.gro import NETIF_F_GRO
     from pynet.stack import Stack
     stack = Stack(seed=secrets.randbits(32))
-    dev = FaultInjector(peer.dev, seed=secrets.randbits(32), drop=loss / 100) if loss else peer.dev
+    dev = peer.dev
+    if loss:
+        _drop_randomly(peer.ns, loss, ["INPUT"])
+        dev = FaultInjector(dev, seed=secrets.randbits(32), rx=Faults(drop=loss / 100))
     dev.features |= NETIF_F_GRO       # as Linux's default
     stack.add_device(dev)
     stack.add_address(dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
@@ -791,7 +807,7 @@ def _items(seconds, nconn):
          lambda: bulk_pynet_tx("veth", False, s)),
         ("packet-rx", "kernel -> pynet, AF_PACKET on a veth, per frame", "kernel-veth",
          lambda: bulk_pynet_rx("veth", False, s)),
-        ("kernel-veth-loss", "kernel -> kernel, veth, 1 % loss each way (netem)", None,
+        ("kernel-veth-loss", "kernel -> kernel, veth, 1 % loss each way (iptables)", None,
          lambda: bulk_kernel(s, loss=1.0)),
         ("tap-tx-offload-loss", "pynet -> kernel, TAP with offloads, 1 % loss each way",
          "kernel-veth-loss", lambda: bulk_pynet_tx("tap", True, s, loss=1.0)),
