@@ -532,22 +532,6 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
                      segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged)
 
 
-def _pipe_stacks(wrap=lambda dev: dev, **kw):
-    from pynet.dev.pipe import pipe_pair
-    from pynet.stack import Stack
-    from pynet.netns import unique_name
-    from pynet.gro import NETIF_F_GRO
-    da, db = map(wrap, pipe_pair((unique_name(), unique_name()), **kw))
-    da.features |= NETIF_F_GRO
-    db.features |= NETIF_F_GRO
-    a, b = Stack(seed=1), Stack(seed=2)
-    a.add_device(da)
-    b.add_device(db)
-    a.add_address(da, "198.18.0.1/24")
-    b.add_address(db, "198.18.0.2/24")
-    return a, b
-
-
 def bulk_pipe(seconds, offload=False):
     """Two pynet stacks over the in-memory pipe, one process, real time.
     Without offload every frame is one MSS, cut by the C GSO before the pipe;
@@ -556,7 +540,8 @@ def bulk_pipe(seconds, offload=False):
     from pynet.tcp.tcp_user import inet_accept, inet_listen
     from pynet.tcp.tcp_ipv4 import tcp_v4_init_sock
     features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO if offload else 0
-    a, b = _pipe_stacks(features=features)
+    from pynet.stack import pipe_stacks
+    a, b = pipe_stacks(features=features, gro=True)
     seed = secrets.randbits(16)
     ls = tcp_v4_init_sock(b)
     inet_listen(ls, ls.hashinfo, 0, 80, 8)
@@ -739,7 +724,8 @@ def mem_idle(nconn, seconds):
     from pynet.tcp.tcp import TcpState
     from pynet.tcp.tcp_user import inet_accept, inet_listen
     from pynet.tcp.tcp_ipv4 import tcp_v4_init_sock
-    a, b = _pipe_stacks(rx_queue_len=4096)
+    from pynet.stack import pipe_stacks
+    a, b = pipe_stacks(rx_queue_len=4096, gro=True)
     ls = tcp_v4_init_sock(b)
     inet_listen(ls, ls.hashinfo, 0, 80, 4096)
     ls.max_syn_backlog = 4096
