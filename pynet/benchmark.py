@@ -589,17 +589,22 @@ def bulk_kernel(seconds, loss=0.0):
     return _bulk(None, None, rk["bytes"], rk["seconds"], rs["cpu"] + rk["cpu"])
 
 
-def rr_kernel(seconds):
+def _kernel_client_server(server, client, seconds, unit, count):
+    """The peer program's `server` and `client` at the two ends of a veth between
+    namespaces: `count` of the client's result per second, in `unit`."""
     with _kernel_pair() as (na, nb, a, b):
         port = _port()
-        srv = Peer(nb, "echo", b, port)
+        srv = Peer(nb, server, b, port)
         try:
-            res = Peer(na, "rr", b, port, seconds, ready=False).result(timeout=seconds + 30)
+            res = Peer(na, client, b, port, seconds, ready=False).result(timeout=seconds + 60)
         finally:
             srv.kill()
-    return Result(None, None, "trans/s", res["transactions"] / res["seconds"],
-                  seconds=res["seconds"], verified=True,
-                  extra={"transactions": res["transactions"]})
+    return Result(None, None, unit, res[count] / res["seconds"], seconds=res["seconds"],
+                  verified=True, extra={count: res[count]})
+
+
+def rr_kernel(seconds):
+    return _kernel_client_server("echo", "rr", seconds, "trans/s", "transactions")
 
 
 def rr_pynet(seconds):
@@ -652,16 +657,7 @@ def rr_pynet(seconds):
 
 
 def crr_kernel(seconds):
-    with _kernel_pair() as (na, nb, a, b):
-        port = _port()
-        srv = Peer(nb, "crr-server", b, port)
-        try:
-            res = Peer(na, "crr", b, port, seconds, ready=False).result(timeout=seconds + 60)
-        finally:
-            srv.kill()
-    return Result(None, None, "conn/s", res["connections"] / res["seconds"],
-                  seconds=res["seconds"], verified=True,
-                  extra={"connections": res["connections"]})
+    return _kernel_client_server("crr-server", "crr", seconds, "conn/s", "connections")
 
 
 def crr_pynet(seconds):
