@@ -891,6 +891,32 @@ def print_table(results, file=None):
             print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=file)
 
 
+def markdown_table(runs):
+    """The README's table from several `--json` outputs: each run's figure with its ratio
+    to the kernel's figure of the same run, and the last run's CPU seconds per GB."""
+    names = list(dict.fromkeys(r["item"] for run in runs for r in run["results"]))
+    head = ["item", "unit"] + [f"run {i}" for i in range(1, len(runs) + 1)] + \
+        [f"CPU s/GB (run {len(runs)})"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        per_run = [{r["item"]: r for r in run["results"]}.get(name) for run in runs]
+        unit = next((r["unit"] for r in per_run if r and r["unit"]), "")
+        cells = []
+        for r in per_run:
+            if r is None:
+                cells.append("-")
+            elif r["status"] != "ok":
+                cells.append(r["status"])
+            else:
+                ratio = f" ({r['ratio']:.2f}×)" if r.get("ratio") is not None else ""
+                cells.append(_fmt(r["value"], unit) + ratio)
+        last = per_run[-1]
+        cpu = last.get("cpu_s_per_gb") if last else None
+        cells.append(f"{cpu:.2f}" if cpu is not None else "-")
+        lines.append(f"| `{name}` | {unit} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def to_json(results, seconds):
     return {"seconds_per_item": seconds, "congestion_control": CONGESTION.decode(),
             "kernel": os.uname().release, "cpus": os.cpu_count(),
@@ -905,9 +931,18 @@ def add_arguments(p):
     p.add_argument("--only", nargs="+", metavar="ITEM", help="run only these items")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON ('-': stdout)")
     p.add_argument("--list", action="store_true", help="list the items and exit")
+    p.add_argument("--report", nargs="+", metavar="JSON",
+                   help="print the markdown table of earlier --json runs and exit")
 
 
 def cmd_bench(args):
+    if args.report:
+        runs = []
+        for path in args.report:
+            with open(path) as f:
+                runs.append(json.load(f))
+        print(markdown_table(runs))
+        return 0
     if args.list:
         for name, what, _, _ in _items(0, args.connections):
             print(f"{name:20} {what}")
