@@ -7,10 +7,10 @@ import random
 import pytest
 
 from tcpkit import A_IP, B_IP, Host, client
-from test_tcp_kernel import pynet_to_kernel
-from test_tcp_stack import B, two_stacks
+from kernelkit import pynet_to_kernel
 from pynet._core import tcp_ack_coalesce
 from pynet.netns import kernel_peer
+from pynet.stack import pipe_stacks
 from pynet.gro import NETIF_F_GRO
 from pynet.skbuff import SKB
 from pynet.tcp.tcp import TcpState
@@ -60,7 +60,7 @@ def _connected(a, b):
     inet_listen(ls, ls.hashinfo, 0, 80, 8)
     c = tcp_v4_init_sock(a)
     now = 0.0
-    tcp_v4_connect(c, ip_aton(B), 80, now)
+    tcp_v4_connect(c, ip_aton("198.18.0.2"), 80, now)
     s = None
     while s is None or c.state != TcpState.ESTABLISHED:
         now += 0.001
@@ -79,7 +79,7 @@ def _connected(a, b):
 
 
 def test_one_ack_per_receive_batch():
-    a, b = two_stacks()
+    a, b = pipe_stacks()
     c, s, now = _connected(a, b)
     db = next(iter(b.devices.values()))
     data = random.Random(3).randbytes(10 * MSS)
@@ -94,7 +94,7 @@ def test_one_ack_per_receive_batch():
 
 
 def test_out_of_order_segments_are_acked_at_once_and_recovered():
-    a, b = two_stacks()
+    a, b = pipe_stacks()
     c, s, now = _connected(a, b)
     db = next(iter(b.devices.values()))
     data = random.Random(4).randbytes(200 * MSS)
