@@ -19,7 +19,7 @@ from pynet.tcp.tcp import (
     TCP_MAX_WSCALE, TcpSkbCb, TcpState, before, seq_add,
 )
 from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp_send_synack, \
-    tcp_synack_timer
+    tcp_synack_timer, tcp_timewait_syn_isn
 from pynet.wire import WireError
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pynet.wire.ipv4 import IPPROTO_TCP, l4_checksum, l4_partial_check
@@ -60,6 +60,10 @@ class TcpHashinfo:
         sk = self.ehash.get((daddr, dport, saddr, sport))
         if sk is not None:
             return sk
+        return self.lookup_listener(daddr, dport)
+
+    def lookup_listener(self, daddr, dport):
+        """inet_lookup_listener: the socket listening on daddr:dport, or on the wildcard."""
         return self.lhash.get((daddr, dport)) or self.lhash.get((0, dport))
 
     def hash(self, sk):
@@ -154,6 +158,16 @@ def tcp_v4_deliver(hashinfo, skb, tcb, now):
         tcp_v4_send_reset(hashinfo, skb, now)
         return
     sk.tcp_mstamp = now
+    if sk.state == TcpState.TIME_WAIT:
+        isn = tcp_timewait_syn_isn(sk, tcb)
+        listener = hashinfo.lookup_listener(tcb.daddr, tcb.dport) if isn is not None else None
+        if listener is not None:
+            # TCP_TW_SYN: the old connection is over for good, the listener
+            # answers with an ISN past it (RFC 6191 §2)
+            inp.tcp_done(sk)
+            tcb.tw_isn = isn
+            sk = listener
+            sk.tcp_mstamp = now
     if sk.state == TcpState.LISTEN:
         req = sk.syn_queue.get((tcb.saddr, tcb.sport))
         if req is not None:
@@ -234,7 +248,7 @@ def tcp_conn_request(listener, skb):
     req = TcpRequestSock(listener)
     req.saddr, req.daddr, req.sport, req.dport = tcb.daddr, tcb.saddr, tcb.dport, tcb.sport
     req.rcv_isn = tcb.seq
-    req.snt_isn = secure_tcp_seq(req.saddr, req.daddr, req.sport, req.dport, now)
+    req.snt_isn = tcb.tw_isn or secure_tcp_seq(req.saddr, req.daddr, req.sport, req.dport, now)
     req.mss = tcb.mss if tcb.mss else TCP_MSS_DEFAULT
     req.window = tcb.window                       # a SYN's window is not scaled
     req.wscale_ok = tcb.wscale is not None and listener.wscale_enabled
