@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <netinet/in.h>
 #include "packet.h"
 #include "vnet.h"
 
@@ -82,6 +83,35 @@ static struct tpacket_block_desc *block(struct pkt_ring *r, unsigned int i)
     return (struct tpacket_block_desc *)(r->map + (size_t)i * r->block_size);
 }
 
+/* TP_STATUS_CSUMNOTREADY: the kernel next door left the TCP/UDP checksum
+ * for hardware (its skb was CHECKSUM_PARTIAL), so the field holds only the
+ * pseudo-header sum. The data is intact; the frame stays CHECKSUM_PARTIAL,
+ * as a virtio NEEDS_CSUM frame does, so the stack accepts it and a capture
+ * or a forwarder can finish it. Without a virtio header the checksum's
+ * place comes from the IPv4 header at tp_net. -1: not a TCP/UDP over IPv4
+ * frame whose checksum pynet can place (dropped, counted). */
+static int csum_notready_to_skb(struct sk_buff *skb, uint32_t net)
+{
+    const unsigned char *ip = skb_data(skb) + net;
+    uint32_t len = skb_len(skb), start, off;
+
+    if (net < 14 || net + 20 > len || (ip[0] >> 4) != 4 || (ip[6] & 0x1f) || ip[7])
+        return -1;                        /* not IPv4, or a fragment */
+    start = net + (ip[0] & 0x0f) * 4u;
+    if (ip[9] == IPPROTO_TCP)
+        off = 16;
+    else if (ip[9] == IPPROTO_UDP)
+        off = 6;
+    else
+        return -1;
+    if ((ip[0] & 0x0f) < 5 || start + off + 2 > len || skb->data + start >= SKB_HDR_UNSET)
+        return -1;
+    skb->ip_summed = CHECKSUM_PARTIAL;
+    skb->csum_start = (uint16_t)(skb->data + start);
+    skb->csum_offset = (uint16_t)off;
+    return 0;
+}
+
 /* One frame of the ring into skb; 0, or -1 when it must be dropped. */
 static int frame_to_skb(struct pkt_ring *r, const struct tpacket3_hdr *h, struct sk_buff *skb)
 {
@@ -101,10 +131,11 @@ static int frame_to_skb(struct pkt_ring *r, const struct tpacket3_hdr *h, struct
         memcpy(&vh, mac - sizeof(vh), sizeof(vh));
         if (vnet_hdr_to_skb(&vh, skb) < 0)
             return -1;
-    } else if (h->tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) {
-        /* Made by the kernel next door with its checksum still to do, or
-         * already checked: either way nothing for pynet to verify. */
-        skb->ip_summed = CHECKSUM_UNNECESSARY;
+    } else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
+        if (csum_notready_to_skb(skb, (uint32_t)h->tp_net - h->tp_mac) < 0)
+            return -1;
+    } else if (h->tp_status & TP_STATUS_CSUM_VALID) {
+        skb->ip_summed = CHECKSUM_UNNECESSARY;    /* checked by the kernel */
     }
     skb->mac_header = (uint16_t)skb->data;
     skb->protocol = vnet_eth_proto(skb);

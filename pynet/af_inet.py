@@ -525,7 +525,7 @@ class InetDgramOps:
         skb, saddr, sport = sk.rxq[0]
         data = bytes(skb.data[:n])
         if not peek:
-            sk.rxq.pop(0)
+            sk.rxq.popleft()
             sk.sk_rmem_alloc -= skb.truesize
         return data, (saddr, sport)
 

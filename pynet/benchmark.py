@@ -318,10 +318,9 @@ def _bulk(item, what, nbytes, seconds, cpu, verified=True, **extra):
 
 
 # -- namespaces --------------------------------------------------------------------------------
-def _veth_between(ns_a, ns_b, cidr, loss=0.0):
-    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b).
-    loss: percent of packets netem drops on each end's transmit."""
-    from pyroute2 import IPRoute, NetlinkError
+def _veth_between(ns_a, ns_b, cidr):
+    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b)."""
+    from pyroute2 import IPRoute
     from pynet.netns import unique_name
     ia, ib = unique_name(), unique_name()
     with IPRoute() as ipr:
@@ -336,12 +335,20 @@ def _veth_between(ns_a, ns_b, cidr, loss=0.0):
             idx = ipr.link_lookup(ifname=ifn)[0]
             ipr.addr("add", index=idx, address=addr, prefixlen=net.prefixlen)
             ipr.link("set", index=idx, state="up")
-            if loss:
-                try:
-                    ipr.tc("add", "netem", index=idx, handle="1:", loss=loss)
-                except NetlinkError as exc:
-                    raise NotAvailable(f"no netem qdisc in this kernel ({exc})") from None
     return a, b
+
+
+def _drop_randomly(ns, percent, chains):
+    """iptables `statistic` rules dropping percent of the packets crossing each chain in the
+    namespace. The same rule makes the loss for the kernel's baseline and for pynet's peer,
+    so a lost 64 KB super-segment costs both stacks alike (this kernel has no netem)."""
+    for chain in chains:
+        try:
+            ns.run(["iptables", "-A", chain, "-m", "statistic", "--mode", "random",
+                    "--probability", str(percent / 100), "-j", "DROP"], check=True,
+                   capture_output=True)
+        except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+            raise NotAvailable(f"iptables statistic rule failed: {exc}") from None
 
 
 def _kernel_pair(loss=0.0):
@@ -354,7 +361,11 @@ def _kernel_pair(loss=0.0):
         with ExitStack() as es:
             na = es.enter_context(NetNamespace())
             nb = es.enter_context(NetNamespace())
-            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24", loss)
+            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24")
+            if loss:
+                # each namespace drops on its way in: loss in both directions
+                _drop_randomly(na, loss, ["INPUT"])
+                _drop_randomly(nb, loss, ["INPUT"])
             yield na, nb, a, b
     return cm()
 
@@ -366,13 +377,18 @@ def _port():
 
 # -- pynet's side ------------------------------------------------------------------------------
 def _stack_on(peer, loss=0.0):
-    """A stack on the peer's device; loss: percent of frames dropped each way
-    (pynet.dev.fault, seeded), as netem does on the kernel's veth."""
-    from pynet.dev.fault import FaultInjector
+    """A stack on the peer's device. loss: percent dropped each way -- by the peer
+    namespace's INPUT rule on pynet's packets, as _kernel_pair does for the baseline, and
+    by pynet's injector on the kernel's (an OUTPUT rule would fail the kernel's send with
+    EPERM, which its TCP treats as local congestion, not as a packet lost on the wire)."""
+    from pynet.dev.fault import FaultInjector, Faults
     from pynet.gro import NETIF_F_GRO
     from pynet.stack import Stack
     stack = Stack(seed=secrets.randbits(32))
-    dev = FaultInjector(peer.dev, seed=secrets.randbits(32), drop=loss / 100) if loss else peer.dev
+    dev = peer.dev
+    if loss:
+        _drop_randomly(peer.ns, loss, ["INPUT"])
+        dev = FaultInjector(dev, seed=secrets.randbits(32), rx=Faults(drop=loss / 100))
     dev.features |= NETIF_F_GRO       # as Linux's default
     stack.add_device(dev)
     stack.add_address(dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
@@ -516,22 +532,6 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
                      segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged)
 
 
-def _pipe_stacks(wrap=lambda dev: dev, **kw):
-    from pynet.dev.pipe import pipe_pair
-    from pynet.stack import Stack
-    from pynet.netns import unique_name
-    from pynet.gro import NETIF_F_GRO
-    da, db = map(wrap, pipe_pair((unique_name(), unique_name()), **kw))
-    da.features |= NETIF_F_GRO
-    db.features |= NETIF_F_GRO
-    a, b = Stack(seed=1), Stack(seed=2)
-    a.add_device(da)
-    b.add_device(db)
-    a.add_address(da, "198.18.0.1/24")
-    b.add_address(db, "198.18.0.2/24")
-    return a, b
-
-
 def bulk_pipe(seconds, offload=False):
     """Two pynet stacks over the in-memory pipe, one process, real time.
     Without offload every frame is one MSS, cut by the C GSO before the pipe;
@@ -540,7 +540,8 @@ def bulk_pipe(seconds, offload=False):
     from pynet.tcp.tcp_user import inet_accept, inet_listen
     from pynet.tcp.tcp_ipv4 import tcp_v4_init_sock
     features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO if offload else 0
-    a, b = _pipe_stacks(features=features)
+    from pynet.stack import pipe_stacks
+    a, b = pipe_stacks(features=features, gro=True)
     seed = secrets.randbits(16)
     ls = tcp_v4_init_sock(b)
     inet_listen(ls, ls.hashinfo, 0, 80, 8)
@@ -588,17 +589,22 @@ def bulk_kernel(seconds, loss=0.0):
     return _bulk(None, None, rk["bytes"], rk["seconds"], rs["cpu"] + rk["cpu"])
 
 
-def rr_kernel(seconds):
+def _kernel_client_server(server, client, seconds, unit, count):
+    """The peer program's `server` and `client` at the two ends of a veth between
+    namespaces: `count` of the client's result per second, in `unit`."""
     with _kernel_pair() as (na, nb, a, b):
         port = _port()
-        srv = Peer(nb, "echo", b, port)
+        srv = Peer(nb, server, b, port)
         try:
-            res = Peer(na, "rr", b, port, seconds, ready=False).result(timeout=seconds + 30)
+            res = Peer(na, client, b, port, seconds, ready=False).result(timeout=seconds + 60)
         finally:
             srv.kill()
-    return Result(None, None, "trans/s", res["transactions"] / res["seconds"],
-                  seconds=res["seconds"], verified=True,
-                  extra={"transactions": res["transactions"]})
+    return Result(None, None, unit, res[count] / res["seconds"], seconds=res["seconds"],
+                  verified=True, extra={count: res[count]})
+
+
+def rr_kernel(seconds):
+    return _kernel_client_server("echo", "rr", seconds, "trans/s", "transactions")
 
 
 def rr_pynet(seconds):
@@ -651,16 +657,7 @@ def rr_pynet(seconds):
 
 
 def crr_kernel(seconds):
-    with _kernel_pair() as (na, nb, a, b):
-        port = _port()
-        srv = Peer(nb, "crr-server", b, port)
-        try:
-            res = Peer(na, "crr", b, port, seconds, ready=False).result(timeout=seconds + 60)
-        finally:
-            srv.kill()
-    return Result(None, None, "conn/s", res["connections"] / res["seconds"],
-                  seconds=res["seconds"], verified=True,
-                  extra={"connections": res["connections"]})
+    return _kernel_client_server("crr-server", "crr", seconds, "conn/s", "connections")
 
 
 def crr_pynet(seconds):
@@ -723,7 +720,8 @@ def mem_idle(nconn, seconds):
     from pynet.tcp.tcp import TcpState
     from pynet.tcp.tcp_user import inet_accept, inet_listen
     from pynet.tcp.tcp_ipv4 import tcp_v4_init_sock
-    a, b = _pipe_stacks(rx_queue_len=4096)
+    from pynet.stack import pipe_stacks
+    a, b = pipe_stacks(rx_queue_len=4096, gro=True)
     ls = tcp_v4_init_sock(b)
     inet_listen(ls, ls.hashinfo, 0, 80, 4096)
     ls.max_syn_backlog = 4096
@@ -791,7 +789,7 @@ def _items(seconds, nconn):
          lambda: bulk_pynet_tx("veth", False, s)),
         ("packet-rx", "kernel -> pynet, AF_PACKET on a veth, per frame", "kernel-veth",
          lambda: bulk_pynet_rx("veth", False, s)),
-        ("kernel-veth-loss", "kernel -> kernel, veth, 1 % loss each way (netem)", None,
+        ("kernel-veth-loss", "kernel -> kernel, veth, 1 % loss each way (iptables)", None,
          lambda: bulk_kernel(s, loss=1.0)),
         ("tap-tx-offload-loss", "pynet -> kernel, TAP with offloads, 1 % loss each way",
          "kernel-veth-loss", lambda: bulk_pynet_tx("tap", True, s, loss=1.0)),
@@ -893,6 +891,32 @@ def print_table(results, file=None):
             print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=file)
 
 
+def markdown_table(runs):
+    """The README's table from several `--json` outputs: each run's figure with its ratio
+    to the kernel's figure of the same run, and the last run's CPU seconds per GB."""
+    names = list(dict.fromkeys(r["item"] for run in runs for r in run["results"]))
+    head = ["item", "unit"] + [f"run {i}" for i in range(1, len(runs) + 1)] + \
+        [f"CPU s/GB (run {len(runs)})"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        per_run = [{r["item"]: r for r in run["results"]}.get(name) for run in runs]
+        unit = next((r["unit"] for r in per_run if r and r["unit"]), "")
+        cells = []
+        for r in per_run:
+            if r is None:
+                cells.append("-")
+            elif r["status"] != "ok":
+                cells.append(r["status"])
+            else:
+                ratio = f" ({r['ratio']:.2f}×)" if r.get("ratio") is not None else ""
+                cells.append(_fmt(r["value"], unit) + ratio)
+        last = per_run[-1]
+        cpu = last.get("cpu_s_per_gb") if last else None
+        cells.append(f"{cpu:.2f}" if cpu is not None else "-")
+        lines.append(f"| `{name}` | {unit} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def to_json(results, seconds):
     return {"seconds_per_item": seconds, "congestion_control": CONGESTION.decode(),
             "kernel": os.uname().release, "cpus": os.cpu_count(),
@@ -907,9 +931,18 @@ def add_arguments(p):
     p.add_argument("--only", nargs="+", metavar="ITEM", help="run only these items")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON ('-': stdout)")
     p.add_argument("--list", action="store_true", help="list the items and exit")
+    p.add_argument("--report", nargs="+", metavar="JSON",
+                   help="print the markdown table of earlier --json runs and exit")
 
 
 def cmd_bench(args):
+    if args.report:
+        runs = []
+        for path in args.report:
+            with open(path) as f:
+                runs.append(json.load(f))
+        print(markdown_table(runs))
+        return 0
     if args.list:
         for name, what, _, _ in _items(0, args.connections):
             print(f"{name:20} {what}")

@@ -24,7 +24,8 @@ import threading
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
-__all__ = ["NetNamespace", "KernelPeer", "kernel_peer", "run_in_netns", "unique_name"]
+__all__ = ["NetNamespace", "KernelPeer", "kernel_peer", "run_in_netns", "get_features",
+           "set_features", "unique_name", "TX_OFFLOADS"]
 
 
 def unique_name(prefix="pyn"):
@@ -53,6 +54,47 @@ def run_in_netns(name, fn, *args, **kwargs):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+# ethtool's feature names (its ETH_SS_FEATURES strings) that let a device hand
+# its peer frames larger than the MTU (TSO, GSO, USO) or with the checksum left
+# for hardware (tx-checksum-*): `ethtool -K dev tx off tso off gso off`.
+TX_OFFLOADS = ("tx-checksum-ip-generic", "tx-checksum-ipv4", "tx-checksum-ipv6",
+               "tx-generic-segmentation", "tx-tcp-segmentation", "tx-tcp-ecn-segmentation",
+               "tx-tcp-mangleid-segmentation", "tx-tcp6-segmentation", "tx-udp-segmentation")
+
+
+def get_features(ifname, names):
+    """`ethtool -k`: {name: active} of ifname's features among `names` that the
+    device knows, in the calling thread's namespace (call it through run_in_netns)."""
+    from pyroute2.ethtool.ioctl import IoctlEthtool
+    eth = IoctlEthtool(ifname)
+    try:
+        feats = eth.get_features()
+        return {n: feats.is_active(n) for n in names if n in feats}
+    finally:
+        eth.close()
+
+
+def set_features(ifname, wanted):
+    """`ethtool -K`: switch the named features of ifname ({name: bool}) in the
+    calling thread's namespace (call it through run_in_netns). Features the
+    device cannot change are left alone. Returns get_features() of the names
+    afterwards: the kernel also turns off what depends on a feature turned
+    off (TSO without checksum offload)."""
+    from pyroute2.ethtool.ioctl import IoctlEthtool
+    eth = IoctlEthtool(ifname)
+    try:
+        feats = eth.get_features()
+        change = {n: bool(v) for n, v in wanted.items()
+                  if n in feats and feats.is_available(n) and feats.is_active(n) != bool(v)}
+        for name, on in change.items():
+            feats.set_value(name, on)
+        if change:
+            eth.set_features(feats)
+    finally:
+        eth.close()
+    return get_features(ifname, wanted)
 
 
 def _write_sysctl(path, value):
@@ -240,7 +282,11 @@ def kernel_peer(kind="tap", cidr=None, *, offload=False, persist=False, **dev_kw
 
     kind "tap": pynet gets a TapDevice (offload=True: IFF_VNET_HDR and
     TUNSETOFFLOAD); kind "veth": a veth pair, pynet gets a PacketDevice on
-    the root-namespace end, which has no address and no IPv6.
+    the root-namespace end, which has no address and no IPv6. Without
+    offload the kernel's veth end has its TSO, GSO and transmit checksum
+    offload turned off, as a NIC without them: it sends MSS frames with
+    finished checksums, which a PacketDevice without PACKET_VNET_HDR can
+    take (a veth would otherwise pass it 64 KB GSO frames).
     """
     cidr = cidr or _random_cidr()
     with NetNamespace() as ns:
@@ -255,6 +301,8 @@ def kernel_peer(kind="tap", cidr=None, *, offload=False, persist=False, **dev_kw
             from pynet.dev.packet import PacketDevice
             outer = unique_name()
             _make_veth(ns, outer, ifname)
+            if not offload:
+                ns.run_in(set_features, ifname, dict.fromkeys(TX_OFFLOADS, False))
             dev = PacketDevice(outer, vnet_hdr=offload, **dev_kwargs)
             ns.on_close(dev.stop)
             dev.open()

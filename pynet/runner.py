@@ -17,6 +17,7 @@ import os
 import resource
 import selectors
 import threading
+import weakref
 import time
 
 clock = time.monotonic
@@ -34,6 +35,8 @@ class Runner:
         self._efd = None
         self._thread = None
         self._stopping = False
+        self.stopped = False        # stop() was called: blocking socket calls fail, not restart it
+        self.waiters = weakref.WeakSet()   # conditions of sockets that blocked on this runner
         from pynet.tcp.tcp_ipv4 import tcp_v4_init
         for stack in stacks:
             stack._runner = self
@@ -47,7 +50,7 @@ class Runner:
         if self._thread is not None:
             return self
         raise_nofile_limit()
-        self._stopping = False
+        self._stopping = self.stopped = False
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="pynet-runner", daemon=True)
         self._thread.start()
@@ -62,6 +65,10 @@ class Runner:
         thread.join()
         os.close(self._efd)
         self._thread = self._efd = None
+        with self.lock:
+            self.stopped = True
+            for cond in self.waiters:
+                cond.notify_all()
 
     def kick(self):
         """A socket call armed a timer or queued frames: make sure the

@@ -25,7 +25,7 @@ import threading
 
 from pynet.af_inet import inet_dgram_ops, inet_stream_ops
 from pynet.pollfd import PollFd
-from pynet.runner import clock, raise_nofile_limit, runner_of
+from pynet.runner import clock, runner_of
 from pynet.sock import TCP_ESTABLISHED
 from pynet.wire.ipv4 import ip_aton, ip_ntoa
 
@@ -177,11 +177,18 @@ class socket:
         return None if not self._timeout else clock() + self._timeout
 
     def _wait(self, ready, deadline):
-        """Sleep (the stack lock released) until ready() or the deadline: TimeoutError."""
-        if not self._runner.running:
-            raise_nofile_limit()
-            self._runner.start()
+        """Sleep (the stack lock released) until ready() or the deadline: TimeoutError.
+        The first wait starts the stack's runner; once the stack is stopped a wait
+        fails with ENETDOWN (nothing would ever make it ready)."""
+        runner = self._runner
+        if not runner.running:
+            if runner.stopped:
+                raise _oserror(errno.ENETDOWN)
+            runner.start()
+        runner.waiters.add(self._cond)
         while not ready():
+            if runner.stopped:
+                raise _oserror(errno.ENETDOWN)
             if deadline is None:
                 self._cond.wait()
             else:

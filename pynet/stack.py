@@ -248,3 +248,25 @@ class Stack:
                 sel.select(wait)
         finally:
             sel.close()
+
+
+def pipe_stacks(addrs=("198.18.0.1", "198.18.0.2"), *, wraps=(None, None), gro=False,
+                **pipe_kwargs):
+    """Two stacks joined by the in-memory pipe (pynet.dev.pipe), at addrs on one /24:
+    (stack_a, stack_b), not started. wraps: a wrapper (pcap, fault injector) to put over
+    each device, or None; pipe_kwargs go to pipe_pair (features, mtu, rx_queue_len).
+    Needs no privilege: the demo, the socket tests and the benchmark all start here."""
+    import secrets
+    from pynet.dev.pipe import pipe_pair
+    devs = pipe_pair(tuple(f"pyn{secrets.token_hex(4)}" for _ in addrs), **pipe_kwargs)
+    stacks = []
+    for seed, (addr, dev, wrap) in enumerate(zip(addrs, devs, wraps), 1):
+        if wrap is not None:
+            dev = wrap(dev)
+        if gro:
+            dev.features |= NETIF_F_GRO
+        stack = Stack(seed=seed)
+        stack.add_device(dev)
+        stack.add_address(dev, f"{addr}/24")
+        stacks.append(stack)
+    return tuple(stacks)

@@ -6,6 +6,7 @@ setsockopt, getsockname, getpeername, close) with addresses as
 raises BlockingIOError, as a non-blocking socket does; the stack's runner
 (`Stack.run_until`) waits for it. pynet.socket (issue #7) wraps this.
 """
+import collections
 import errno
 import socket as _socket
 
@@ -139,7 +140,7 @@ class UDPSocket(Sock):
 
     def __init__(self, net):
         super().__init__(net, IPPROTO_UDP, _socket.SOCK_DGRAM)
-        self.rxq = []                  # (skb, saddr, sport), skb.data at the payload
+        self.rxq = collections.deque()  # (skb, saddr, sport), skb.data at the payload
         self.broadcast = False
         self.closed = False
 
@@ -225,7 +226,7 @@ class UDPSocket(Sock):
         self.raise_pending_error()
         if not self.rxq:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        skb, saddr, sport = self.rxq.pop(0)
+        skb, saddr, sport = self.rxq.popleft()
         self.sk_rmem_alloc -= skb.truesize
         return bytes(skb.data[:bufsize]), (ip_ntoa(saddr), sport)
 

@@ -105,3 +105,24 @@ def test_bench_quick_json_against_the_kernel():
 def test_unknown_item_is_refused():
     with pytest.raises(ValueError):
         benchmark.run(0.1, ["no-such-item"])
+
+
+def test_report_table_from_json_runs(tmp_path, capsys):
+    """--report turns --json outputs into the README's table: every run's figure with
+    its ratio, a failed item by its status, and the last run's CPU per GB."""
+    def run(veth, tx, tx_status="ok"):
+        return {"results": [
+            {"item": "kernel-veth", "unit": "Gbit/s", "value": veth, "ratio": None,
+             "status": "ok", "cpu_s_per_gb": 0.2},
+            {"item": "tap-tx", "unit": "Gbit/s" if tx_status == "ok" else "", "value": tx,
+             "ratio": tx / veth if tx_status == "ok" else None, "status": tx_status,
+             "cpu_s_per_gb": 1.5 if tx_status == "ok" else None}]}
+    paths = []
+    for i, r in enumerate((run(20.0, 5.0), run(10.0, 1.0, "error"))):
+        paths.append(tmp_path / f"run{i}.json")
+        paths[-1].write_text(json.dumps(r))
+    assert benchmark.main(["--report", *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| item | unit | run 1 | run 2 | CPU s/GB (run 2) |"
+    assert lines[2] == "| `kernel-veth` | Gbit/s | 20.00 | 10.00 | 0.20 |"
+    assert lines[3] == "| `tap-tx` | Gbit/s | 5.00 (0.25×) | error | - |"

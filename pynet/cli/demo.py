@@ -105,19 +105,14 @@ def _get(stack, addr, port, size):
 def run_pipe(size, pcap):
     import threading
     import pynet
-    from pynet.dev.pipe import pipe_pair
     from pynet.runner import Runner
-    from pynet.stack import Stack
+    from pynet.stack import pipe_stacks
     server_addr, client_addr = "198.18.0.1", "198.18.0.2"
     # offloads as a veth has them: 64 KB TSO super-segments cross the pipe whole
-    ds, dc = pipe_pair((f"pyn{secrets.token_hex(4)}", f"pyn{secrets.token_hex(4)}"),
-                       features=NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO)
-    dc = FirstFrames(dc, pcap)
-    server, client = Stack(seed=1), Stack(seed=2)
-    server.add_device(ds)
-    client.add_device(dc)
-    server.add_address(ds, server_addr + "/24")
-    client.add_address(dc, client_addr + "/24")
+    server, client = pipe_stacks((server_addr, client_addr),
+                                 wraps=(None, lambda dev: FirstFrames(dev, pcap)),
+                                 features=NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_TSO)
+    (ds,), (dc,) = server.devices.values(), client.devices.values()
     runner = Runner(server, client).start()
     try:
         with pynet.patch(server):

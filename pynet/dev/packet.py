@@ -8,8 +8,11 @@ through a second socket of protocol 0 (it never receives its own frames)
 with sendmmsg() batches and PACKET_QDISC_BYPASS. With vnet_hdr=True both
 sockets carry a virtio_net_hdr (PACKET_VNET_HDR): a 64 KB GSO skb crosses
 the veth whole, and the kernel's GSO frames arrive with their gso_* and
-partial checksum. Without it, frames the kernel next door left with a
-partial checksum arrive as CHECKSUM_UNNECESSARY.
+partial checksum. Without it every frame must fit an MTU-sized slot: the
+kernel's end must not send GSO frames (pynet.netns.kernel_peer turns its
+TSO/GSO off; a larger frame is counted in rx_errors), and a frame it left
+with a partial checksum (TP_STATUS_CSUMNOTREADY) arrives as CHECKSUM_PARTIAL
+at its TCP/UDP checksum.
 
 The interface must not carry pynet's own address on the kernel's side, or
 the kernel answers pynet's traffic itself (with RSTs).

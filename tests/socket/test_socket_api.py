@@ -493,3 +493,34 @@ def test_asyncio_stock_loop_and_helpers(stacks):
 
     got, echoed = asyncio.run(main())
     assert got == b"x" * 100_000 and echoed == b"stream"
+
+
+def test_stopping_the_stack_fails_blocked_calls(stacks):
+    """A call blocked when its stack stops fails with ENETDOWN, and so does every later
+    blocking call: nothing would ever wake it, and it must not restart the runner."""
+    a, b = stacks
+    cli, conn, srv = pair(a, b)
+    cli.settimeout(None)
+    runner = a._runner
+    failed = []
+
+    def blocked_recv():
+        try:
+            cli.recv(10)
+        except OSError as exc:
+            failed.append(exc.errno)
+
+    t = threading.Thread(target=blocked_recv, daemon=True)
+    t.start()
+    while not runner.waiters:           # the recv is asleep in its wait
+        t.join(0.01)
+    a.stop()
+    t.join(10)
+    assert failed == [errno.ENETDOWN]
+    with pytest.raises(OSError) as exc:
+        conn.recv(10)
+    assert exc.value.errno == errno.ENETDOWN and not runner.running
+    with pytest.raises(BlockingIOError):    # non-blocking calls still answer
+        cli.recv(10, socket.MSG_DONTWAIT)
+    for s in (cli, conn, srv):
+        s.close()
