@@ -51,7 +51,9 @@ class TcpHashinfo:
         ctl = self.ctl_sk
         ctl.tcp_mstamp = now
         ctl.saddr, ctl.daddr, ctl.sport, ctl.dport = saddr, daddr, sport, dport
-        ctl.sk_dst_cache = None
+        dst = ctl.sk_dst_cache
+        if dst is not None and (dst.daddr != daddr or dst.saddr != saddr):
+            ctl.sk_dst_cache = None     # kept only for the same peer: replies come in runs
         self.af_ops.send_check(ctl, skb)
         return self.af_ops.queue_xmit(ctl, skb)
 
