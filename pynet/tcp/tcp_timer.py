@@ -39,7 +39,16 @@ def tcp_retransmit_timer(sk):
     sk.backoff += 1
     sk.retransmits += 1
     sk.rto = min(sk.rto * 2, TCP_RTO_MAX)
-    out.inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, sk.rto)
+    out.inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_clamp_rto_to_user_timeout(sk))
+
+
+def tcp_clamp_rto_to_user_timeout(sk):
+    """With TCP_USER_TIMEOUT the next RTO fires no later than the timeout, so the
+    connection fails when the user asked, not up to a backed-off RTO later (as Linux)."""
+    if not sk.user_timeout or sk.retrans_stamp is None:
+        return sk.rto
+    remaining = sk.retrans_stamp + sk.user_timeout - sk.tcp_mstamp
+    return min(sk.rto, max(remaining, 0.001))
 
 
 def tcp_probe_timer(sk):

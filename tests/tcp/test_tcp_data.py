@@ -72,6 +72,19 @@ def test_rto_backoff_on_data_then_recovery():
     assert sk.packets_out == 0 and not sk.retransmit_timer.pending
 
 
+def test_user_timeout_clamps_the_backed_off_rto():
+    """TCP_USER_TIMEOUT (RFC 5482) fails the connection when the timeout has passed since
+    the first retransmitted send, not at the next backed-off RTO (Linux clamps the RTO)."""
+    a = Host(A_IP)
+    sk, peer = client(a, rtt=0.1)                  # RTO 0.3
+    sk.user_timeout = 1.0
+    tcp_sendmsg(sk, b"x" * 100, 1.0)
+    a.take()
+    sent = run_until(a, 2.05)                      # unclamped, the next RTO is at 3.1
+    assert [t for t, _ in sent] == pytest.approx([1.3, 1.9])
+    assert sk.state == TcpState.CLOSE and sk.sk_err == errno.ETIMEDOUT
+
+
 def test_third_dupack_fast_retransmit_limited_transmit_and_newreno_partial_ack():
     a = Host(A_IP)
     sk, peer = client(a, peer_win=65535)

@@ -2,7 +2,6 @@
 there), over a TAP captured by pynet's PcapWriter and decoded by tcpdump:
 pynet client -> kernel server, kernel client (sendto MSG_FASTOPEN) -> pynet
 server, and a forged cookie sent from a raw socket in the namespace."""
-import select
 import socket
 import subprocess
 import time
@@ -21,6 +20,8 @@ from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg,
 from pynet.wire.ethernet import EthernetPacket
 from pynet.wire.ipv4 import IPPROTO_TCP, Ipv4Packet, ip_aton
 from pynet.wire.tcp import TcpPacket, TcpRepr, TCPHDR_SYN
+
+from kernelkit import loop
 
 pytestmark = pytest.mark.priv
 REQ = b"GET /tfo HTTP/1.0\r\n\r\n"
@@ -45,19 +46,6 @@ def stack_on(peer, path, **faults):
     stack.add_address(dev, f"{peer.pynet_addr()}/{peer.prefixlen}")
     tfo.tcp_fastopen_net(stack).sysctl = tfo.TFO_CLIENT_ENABLE | tfo.TFO_SERVER_ENABLE
     return stack, dev, cap
-
-
-def run(stack, dev, socks, step, limit=10.0):
-    deadline = time.monotonic() + limit
-    while True:
-        now = time.monotonic()
-        assert now < deadline, "exchange stalled"
-        stack.poll(now)
-        if step(now):
-            return
-        nt = stack.next_timer()
-        timeout = 0.002 if nt is None else min(0.002, max(0.0, nt - now))
-        select.select([dev] + socks, [], [], timeout)
 
 
 def segments(path, port):
@@ -133,7 +121,7 @@ def test_pynet_client_to_kernel_server(peer, tmp_path):
                 st["got"] += d
                 return not d
 
-            run(stack, dev, [srv], step)
+            loop(stack, dev, [srv], step, limit=10)
             assert st["got"] == RESP
             rtts.append(st["t"])
             tcp_close(c, time.monotonic())
@@ -217,7 +205,7 @@ def test_kernel_client_to_pynet_server(peer, tmp_path):
                     pass
                 return st["resp"] == RESP
 
-            run(stack, dev, [cli], step)
+            loop(stack, dev, [cli], step, limit=10)
     dev.stop()
     after = peer.ns.counters()["TcpExt"]
     assert after["TCPFastOpenActive"] == before["TCPFastOpenActive"] + 1
@@ -249,10 +237,11 @@ def test_forged_cookie_from_a_raw_socket(peer, tmp_path):
     raw = peer.ns.run_in(socket.socket, socket.AF_INET, socket.SOCK_RAW, IPPROTO_TCP)
     with raw:
         raw.sendto(bytes(buf), (peer.pynet_addr(), 0))
-        run(stack, dev, [raw], lambda now: bool(stack.mib.tcpext["TCPFastOpenPassiveFail"]))
+        loop(stack, dev, [raw], lambda now: bool(stack.mib.tcpext["TCPFastOpenPassiveFail"]),
+             limit=10)
         # a little longer: the SYN-ACK goes out, the kernel (no socket) resets it
         end = time.monotonic() + 0.1
-        run(stack, dev, [raw], lambda now: now > end)
+        loop(stack, dev, [raw], lambda now: now > end, limit=10)
     dev.stop()
     assert not ls.accept_queue and stack.mib.tcpext["TCPFastOpenPassive"] == 0
     synack = next(th for d, th, p in segments(path, 8080) if d == "<")

@@ -23,7 +23,7 @@ import pytest
 
 from pynet.dev.fault import Faults
 from pynet.netns import kernel_peer
-from test_tcp_kernel import kernel_to_pynet, pynet_to_kernel
+from kernelkit import kernel_to_pynet, pynet_to_kernel
 
 pytestmark = pytest.mark.priv
 MAX_BACKOFFS = 3          # 1 + 2 + 4 RTOs at most without progress
