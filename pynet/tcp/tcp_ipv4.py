@@ -23,7 +23,8 @@ from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp
 from pynet.wire import WireError
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pynet.wire.ipv4 import IPPROTO_TCP, l4_checksum, l4_partial_check
-from pynet.wire.tcp import TcpPacket, TcpRepr, tcp_hdr_parse, tcp_hdr_push
+from pynet.wire.tcp import TCP_HLEN, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, \
+    TCPOPT_WINDOW, TcpPacket, TcpRepr, tcp_hdr_parse, tcp_hdr_push
 
 # RFC 6056 §2.1: the IANA range; Linux's default ip_local_port_range is 32768-60999
 EPHEMERAL_LOW = 32768
@@ -116,10 +117,37 @@ class TcpHashinfo:
 
 
 # -- segments in ------------------------------------------------------------------------
+# The options of every Linux SYN (tcp_options_write's order, which pynet's
+# SYNs share): MSS, SACK-permitted in the timestamp's alignment, timestamp,
+# NOP, window scale. Offsets of the values within the options.
+_SYN_LAYOUT = bytes((TCPOPT_MSS, 4, 0, 0, TCPOPT_SACK_PERM, 2, TCPOPT_TIMESTAMP, 10)) + \
+    bytes(8) + bytes((TCPOPT_NOP, TCPOPT_WINDOW, 3, 0))
+_SYN_LAYOUT_FIXED = ((0, 2), (4, 8), (16, 19))     # byte ranges that must match
+_SYN_MSS, _SYN_WSCALE = 2, 19
+
+
+def tcp_parse_syn_options(skb, doff, tcb):
+    """What a SYN negotiates (MSS, window scale, SACK-permitted, Fast Open)
+    into tcb; tcp_hdr_parse has validated every option already. The usual
+    layout is recognised by its fixed bytes, as Linux's
+    tcp_parse_aligned_timestamp recognises the usual timestamp-only one;
+    any other goes through TcpRepr."""
+    opts = bytes(skb.data[TCP_HLEN:doff])
+    if len(opts) == len(_SYN_LAYOUT) and all(opts[a:b] == _SYN_LAYOUT[a:b]
+                                            for a, b in _SYN_LAYOUT_FIXED):
+        tcb.mss = (opts[_SYN_MSS] << 8) | opts[_SYN_MSS + 1]
+        tcb.wscale, tcb.sack_ok = opts[_SYN_WSCALE], True
+        return
+    syn = TcpRepr.parse(TcpPacket(skb.data))
+    tcb.mss, tcb.wscale, tcb.sack_ok = syn.mss, syn.wscale, syn.sack_perm
+    if syn.fastopen is not None:
+        tcb.fastopen = (syn.fastopen, syn.fastopen_exp)
+
+
 def tcp_v4_rcv(hashinfo, skb, now):
     """The IPv4 protocol handler: skb.data at the TCP header, network_header
-    set. The header is read in C (tcp_hdr_parse); only a SYN's options go
-    through TcpRepr. Malformed segments and bad checksums are counted and
+    set. The header is read in C (tcp_hdr_parse), a SYN's options by
+    tcp_parse_syn_options. Malformed segments and bad checksums are counted and
     dropped; segments for no socket get a RST (RFC 9293 §3.10.7.1)."""
     hashinfo.stats["InSegs"] += 1
     nh = skb.network_header
@@ -134,11 +162,7 @@ def tcp_v4_rcv(hashinfo, skb, now):
         tcb = TcpSkbCb(seq, seq_add(seq, plen + (flags & TCPHDR_SYN and 1) +
                                     (flags & TCPHDR_FIN)), flags, ack_seq, window)
         if flags & TCPHDR_SYN:
-            syn = TcpRepr.parse(TcpPacket(skb.data))
-            tcb.mss, tcb.wscale, tcb.sack_ok = syn.mss, syn.wscale, syn.sack_perm
-            if syn.fastopen is not None:
-                tcb.fastopen = (syn.fastopen, syn.fastopen_exp)
-            del syn
+            tcp_parse_syn_options(skb, doff, tcb)
     except ValueError:                 # WireError, or an skb shorter than its headers
         hashinfo.stats["InErrs"] += 1
         return
