@@ -20,7 +20,7 @@ from pynet.tcp.tcp_ipv4 import EPHEMERAL_HIGH, EPHEMERAL_LOW, tcp_v4_connect, tc
 from pynet.tcp.tcp_timer import tcp_set_keepalive
 from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg, \
     tcp_shutdown, tcp_sock_set_cork, tcp_sock_set_nodelay
-from pynet.udp import UDPSocket
+from pynet.udp import UDPSocket, udp_bind, udp_recvmsg
 from pynet.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
 
 _S = TcpState
@@ -479,14 +479,7 @@ class InetDgramOps:
         sk.keepalive = False
         return sk
 
-    @staticmethod
-    def bind(sk, addr, port):
-        if sk.sport:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        if addr and not sk.net.fib.is_local(addr) and not sk.net.fib.is_broadcast(addr):
-            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
-        sk.rcv_saddr = sk.saddr = addr
-        sk.net.udp_table.get_port(sk, port)
+    bind = staticmethod(udp_bind)
 
     @staticmethod
     def connect(sk, daddr, dport, now):
@@ -516,18 +509,7 @@ class InetDgramOps:
             raise OSError(errno.EINVAL, "")
         return udp_sendmsg(sk, data, daddr, dport)
 
-    @staticmethod
-    def recvfrom(sk, n, peek):
-        """(bytes, (saddr, sport)); BlockingIOError when the queue is empty."""
-        sk.raise_pending_error()
-        if not sk.rxq:
-            raise BlockingIOError(errno.EAGAIN, "")
-        skb, saddr, sport = sk.rxq[0]
-        data = bytes(skb.data[:n])
-        if not peek:
-            sk.rxq.popleft()
-            sk.sk_rmem_alloc -= skb.truesize
-        return data, (saddr, sport)
+    recvfrom = staticmethod(udp_recvmsg)
 
     @staticmethod
     def shutdown(sk, how, now):

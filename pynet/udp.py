@@ -135,6 +135,30 @@ def _addr(address):
         raise _socket.gaierror(_socket.EAI_NONAME, "Name or service not known") from None
 
 
+def udp_bind(sk, addr, port):
+    """inet_bind for a datagram socket: a local (or broadcast) address, a port from the table."""
+    if sk.sport:
+        raise OSError(errno.EINVAL, "Invalid argument")
+    if addr and not sk.net.fib.is_local(addr) and not sk.net.fib.is_broadcast(addr):
+        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+    sk.rcv_saddr = sk.saddr = addr
+    sk.net.udp_table.get_port(sk, port)
+
+
+def udp_recvmsg(sk, n, peek=False):
+    """The next datagram's first n bytes and its (saddr, sport); a datagram is consumed
+    whole unless peek. BlockingIOError when none is queued."""
+    sk.raise_pending_error()
+    if not sk.rxq:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    skb, saddr, sport = sk.rxq[0]
+    data = bytes(skb.data[:n])
+    if not peek:
+        sk.rxq.popleft()
+        sk.sk_rmem_alloc -= skb.truesize
+    return data, (saddr, sport)
+
+
 class UDPSocket(Sock):
     """An AF_INET SOCK_DGRAM socket on a pynet stack."""
 
@@ -181,13 +205,7 @@ class UDPSocket(Sock):
 
     def bind(self, address):
         self._check_open()
-        addr, port = _addr(address)
-        if self.sport:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        if addr and not self.net.fib.is_local(addr) and not self.net.fib.is_broadcast(addr):
-            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
-        self.rcv_saddr = self.saddr = addr
-        self.net.udp_table.get_port(self, port)
+        udp_bind(self, *_addr(address))
 
     def connect(self, address):
         """ip4_datagram_connect: fix the peer, choose the source, cache the route."""
@@ -223,12 +241,8 @@ class UDPSocket(Sock):
         self._check_open()
         if bufsize < 0:
             raise ValueError("negative buffersize in recvfrom")
-        self.raise_pending_error()
-        if not self.rxq:
-            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        skb, saddr, sport = self.rxq.popleft()
-        self.sk_rmem_alloc -= skb.truesize
-        return bytes(skb.data[:bufsize]), (ip_ntoa(saddr), sport)
+        data, (saddr, sport) = udp_recvmsg(self, bufsize)
+        return data, (ip_ntoa(saddr), sport)
 
     def recv(self, bufsize):
         return self.recvfrom(bufsize)[0]
