@@ -2,11 +2,15 @@
 
     python -m pytest bench -k bench_dev --benchmark-enable
 
-- TAP, 1,514-byte UDP frames to a kernel socket: pynet's driver (one
-  dev_queue_xmit per frame, and one ndo_xmit_batch call per 64 frames)
-  versus a minimal C write() loop on the same TAP (_core.tap_bench_write);
+- TAP, 1,514-byte UDP frames to a kernel socket: the stack's two paths
+  through pynet's driver (one dev_queue_xmit per frame; 64 frames queued on
+  the qdisc and sent by one qdisc_run, as a GSO skb's segments are) versus
+  a minimal C write() loop on the same TAP (_core.tap_bench_write);
+  and a 64 KB UDP GSO frame cut in C and written in one call (xmit_gso), as
+  the stack sends on a device without offloads;
 - TAP with IFF_VNET_HDR: 64 KB UDP GSO frames, bytes/s;
-- AF_PACKET on a veth: one send per frame versus sendmmsg batches of 64.
+- AF_PACKET on a veth: the same three paths (one send per frame, sendmmsg
+  batches).
 
 Every call moves FRAMES frames; the summary at the end prints frames/s and
 the ratios (the TAP target: pynet >= 80 % of the C loop). Figures only,
@@ -21,7 +25,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests", "dev"))
 from frames import udp_frame  # noqa: E402
 from pynet import _core  # noqa: E402
-from pynet.dev.netdevice import NETDEV_TX_BUSY, dev_queue_xmit  # noqa: E402
+from pynet.dev.netdevice import dev_queue_xmit  # noqa: E402
 from pynet.netns import kernel_peer  # noqa: E402
 
 pytestmark = pytest.mark.priv
@@ -29,6 +33,7 @@ pytestmark = pytest.mark.priv
 FRAMES = 1024
 BATCH = 64
 GSO_PAYLOAD = 63 * 1024
+GSO_SEGS = 44                    # 1,472-byte datagrams in one 64 KB UDP GSO frame
 
 
 def sink(peer):
@@ -40,10 +45,18 @@ def sink(peer):
     return s.getsockname()[1]
 
 
+def frames(peer):
+    """(peer, one 1,514-byte UDP frame, one UDP GSO frame of GSO_SEGS such
+    frames) to a kernel sink, for a device without offloads."""
+    port = sink(peer)
+    return (peer, udp_frame(peer.dev, peer, port, bytes(1472)),
+            udp_frame(peer.dev, peer, port, bytes(1472 * GSO_SEGS), gso_size=1472))
+
+
 @pytest.fixture(scope="module")
 def tap():
     with kernel_peer("tap") as peer:
-        yield peer, udp_frame(peer.dev, peer, sink(peer), bytes(1472))
+        yield frames(peer)
 
 
 @pytest.fixture(scope="module")
@@ -55,47 +68,82 @@ def tap_offload():
 @pytest.fixture(scope="module")
 def veth():
     with kernel_peer("veth") as peer:
-        yield peer, udp_frame(peer.dev, peer, sink(peer), bytes(1472))
+        yield frames(peer)
+
+
+@pytest.fixture(params=["tap", "veth"], ids=["tap", "af_packet"])
+def link(request, benchmark):
+    """(peer, skb) of the TAP or the veth fixture; names the benchmark group."""
+    benchmark.group = f"{request.node.callspec.id} 1514 B"
+    return request.getfixturevalue(request.param)
+
+
+def drain(dev):
+    """Wait out a full kernel queue until the qdisc is empty, as the C loop
+    retries: every run then moves exactly FRAMES frames."""
+    while dev.qdisc or dev.queue_stopped:
+        dev.netif_wake_queue()
 
 
 def test_tap_c_write_loop(benchmark, tap):
-    benchmark.group = "tap 1514 B"
-    peer, skb = tap
+    benchmark.group = "tap 1514 B"    # as test_per_frame[tap]
+    peer, skb, _ = tap
     frame = skb.tobytes()
     assert benchmark(_core.tap_bench_write, peer.dev.fd, frame, FRAMES) == FRAMES
 
 
-def test_tap_pynet_per_frame(benchmark, tap):
-    benchmark.group = "tap 1514 B"
-    peer, skb = tap
+def test_per_frame(benchmark, link):
+    """The stack's path for a frame that needs no software offload: one
+    dev_queue_xmit each (a busy driver's frames wait in the qdisc)."""
+    peer, skb, _ = link
+    dev = peer.dev
 
     def run():
         for _ in range(FRAMES):
             dev_queue_xmit(skb)
-    before = peer.dev.stats.tx_packets
+        drain(dev)
+    before = dev.stats.tx_packets
     benchmark(run)
-    assert peer.dev.stats.tx_dropped == 0 and peer.dev.stats.tx_packets > before
+    assert dev.stats.tx_dropped == 0 and dev.stats.tx_errors == 0
+    assert (dev.stats.tx_packets - before) % FRAMES == 0 and dev.stats.tx_packets > before
 
 
-def xmit_batches(dev, batch):
-    """FRAMES frames in ndo_xmit_batch calls. Only what the driver took counts:
-    frames it refused with a full queue (EAGAIN, ENOBUFS) are offered again,
-    as the C loop retries, so every run moves exactly FRAMES frames."""
-    left = FRAMES
-    while left:
-        left -= dev.ndo_xmit_batch(batch[:min(len(batch), left)])
-
-
-def test_tap_pynet_batched(benchmark, tap):
-    benchmark.group = "tap 1514 B"
-    peer, skb = tap
-    batch = [skb] * BATCH
+def test_qdisc_batches(benchmark, link):
+    """The stack's path for the segments of a GSO skb cut in software: BATCH
+    frames queued on the qdisc, then one qdisc_run (ndo_xmit_batch: one C
+    call for the lot, GIL released)."""
+    peer, skb, _ = link
+    dev = peer.dev
+    q = dev.qdisc
 
     def run():
-        xmit_batches(peer.dev, batch)
-    before = peer.dev.stats.tx_packets
+        for _ in range(FRAMES // BATCH):
+            for _ in range(BATCH):
+                q.enqueue(skb)
+            dev.qdisc_run()
+        drain(dev)
+    before = dev.stats.tx_packets
     benchmark(run)
-    assert peer.dev.stats.tx_errors == 0 and peer.dev.stats.tx_packets > before
+    assert dev.stats.tx_dropped == 0 and dev.stats.tx_errors == 0
+    assert (dev.stats.tx_packets - before) % FRAMES == 0 and dev.stats.tx_packets > before
+
+
+def test_gso_segments(benchmark, link):
+    """The stack's path for a 64 KB GSO skb on a device without the offload:
+    one dev_queue_xmit, which cuts it in C and writes the GSO_SEGS frames in
+    one call (xmit_gso); about FRAMES frames a run."""
+    peer, _, gso = link
+    dev = peer.dev
+
+    def run():
+        for _ in range(FRAMES // GSO_SEGS):
+            dev_queue_xmit(gso)
+        drain(dev)
+    before = dev.stats.tx_packets
+    benchmark(run)
+    assert dev.stats.tx_dropped == 0 and dev.stats.tx_errors == 0
+    assert (dev.stats.tx_packets - before) % (FRAMES // GSO_SEGS * GSO_SEGS) == 0
+    assert dev.stats.tx_packets > before
 
 
 def test_tap_offload_64k(benchmark, tap_offload):
@@ -109,29 +157,6 @@ def test_tap_offload_64k(benchmark, tap_offload):
     assert peer.dev.stats.tx_errors == 0
 
 
-def test_af_packet_per_frame(benchmark, veth):
-    benchmark.group = "af_packet 1514 B"
-    peer, skb = veth
-
-    def run():
-        for _ in range(FRAMES):
-            while peer.dev.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
-                pass                   # the queue is full: again, as the C loop does
-    benchmark(run)
-
-
-def test_af_packet_sendmmsg(benchmark, veth):
-    benchmark.group = "af_packet 1514 B"
-    peer, skb = veth
-    batch = [skb] * BATCH
-
-    def run():
-        xmit_batches(peer.dev, batch)
-    before = peer.dev.stats.tx_packets
-    benchmark(run)
-    assert peer.dev.stats.tx_errors == 0 and peer.dev.stats.tx_packets > before
-
-
 def _median(config, name):
     session = getattr(config, "_benchmarksession", None)
     for b in getattr(session, "benchmarks", None) or ():
@@ -143,24 +168,28 @@ def _median(config, name):
 @pytest.fixture(scope="module", autouse=True)
 def summary(request):
     yield
-    med = {n: _median(request.config, n) for n in (
-        "test_tap_c_write_loop", "test_tap_pynet_per_frame", "test_tap_pynet_batched",
-        "test_tap_offload_64k", "test_af_packet_per_frame", "test_af_packet_sendmmsg")}
+    names = ["test_tap_c_write_loop", "test_tap_offload_64k"] + [
+        f"{t}[{k}]" for t in ("test_per_frame", "test_qdisc_batches", "test_gso_segments")
+        for k in ("tap", "af_packet")]
+    med = {n: _median(request.config, n) for n in names}
     if not all(med.values()) or not request.config.getoption("benchmark_enable", False):
         return
-    fps = {n: FRAMES / t for n, t in med.items() if n != "test_tap_offload_64k"}
+    per_run = {n: FRAMES // GSO_SEGS * GSO_SEGS if n.startswith("test_gso") else FRAMES
+               for n in names}
+    fps = {n: per_run[n] / t for n, t in med.items() if n != "test_tap_offload_64k"}
     c = fps["test_tap_c_write_loop"]
-    lines = [
-        f"TAP 1514 B, C write loop:        {c / 1e3:8.0f} kframes/s",
-        f"TAP 1514 B, pynet per frame:     {fps['test_tap_pynet_per_frame'] / 1e3:8.0f} kframes/s"
-        f"  ({fps['test_tap_pynet_per_frame'] / c:.0%} of C; target >= 80%)",
-        f"TAP 1514 B, pynet batches of 64: {fps['test_tap_pynet_batched'] / 1e3:8.0f} kframes/s"
-        f"  ({fps['test_tap_pynet_batched'] / c:.0%} of C)",
-        f"TAP 64 KB UDP GSO writes:        {64 * (GSO_PAYLOAD + 42) / med['test_tap_offload_64k'] * 8 / 1e9:8.1f} Gbit/s",
-        f"AF_PACKET 1514 B, send per frame:{fps['test_af_packet_per_frame'] / 1e3:8.0f} kframes/s",
-        f"AF_PACKET 1514 B, sendmmsg x64:  {fps['test_af_packet_sendmmsg'] / 1e3:8.0f} kframes/s"
-        f"  ({fps['test_af_packet_sendmmsg'] / fps['test_af_packet_per_frame']:.2f}x per frame)",
-    ]
+    lines = [f"TAP 1514 B, C write loop:                  {c / 1e3:8.0f} kframes/s"]
+    for kind, label in (("tap", "TAP"), ("af_packet", "AF_PACKET")):
+        one = fps[f"test_per_frame[{kind}]"]
+        for test, what in (("test_per_frame", "dev_queue_xmit each"),
+                           ("test_qdisc_batches", f"qdisc_run of {BATCH}"),
+                           ("test_gso_segments", f"GSO cut of {GSO_SEGS}")):
+            f = fps[f"{test}[{kind}]"]
+            ratio = (f"{f / c:.0%} of the C loop" + ("; target >= 80%" if test == "test_per_frame" else "")
+                     if kind == "tap" else f"{f / one:.2f}x per frame")
+            lines.append(f"{label + ' 1514 B, ' + what + ':':42s}{f / 1e3:8.0f} kframes/s  ({ratio})")
+    lines.append(f"TAP 64 KB UDP GSO writes (vnet_hdr):       "
+                 f"{64 * (GSO_PAYLOAD + 42) / med['test_tap_offload_64k'] * 8 / 1e9:8.1f} Gbit/s")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():     # teardown output is captured otherwise

@@ -1,6 +1,6 @@
 # Type stubs for pynet._core, the compiled core. One section per room; the
 # public modules (pynet.skbuff, pynet.checksum, pynet.gso, ...) re-export these.
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from typing_extensions import Buffer
 
@@ -160,10 +160,6 @@ def tap_set_persist_fd(fd: int, persist: bool) -> None: ...
 def tap_set_offload_fd(fd: int, tun_flags: int) -> None: ...
 def tap_read_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool, tstamp_ns: int = 0) -> tuple[int, int]:
     """(skbs filled, malformed frames dropped)"""
-def tap_write_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool) -> tuple[int, list[tuple[int, int]], int]:
-    """(skbs consumed, [(index, errno) refused], bytes sent)"""
-def tap_write_skb(fd: int, skb: SKB, vnet_hdr: bool) -> int:
-    """0, or the errno (EAGAIN: busy)"""
 def tap_bench_write(fd: int, frame: Buffer, count: int) -> int: ...
 
 class PacketRing:
@@ -175,8 +171,37 @@ class PacketRing:
     def read(self, skbs: Sequence[SKB], tstamp_ns: int = 0) -> tuple[int, int]: ...
 
 def packet_tx_open(ifindex: int, vnet_hdr: bool, qdisc_bypass: bool) -> int: ...
-def packet_send_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool) -> tuple[int, list[tuple[int, int]], int]: ...
-def packet_send_skb(fd: int, skb: SKB, vnet_hdr: bool) -> int: ...
+
+# -- the device layer's per-frame transmit path (pynet/tap.pxi; used by pynet.dev.netdevice) --
+class NetDeviceStats:
+    rx_packets: int
+    tx_packets: int
+    rx_bytes: int
+    tx_bytes: int
+    rx_errors: int
+    tx_errors: int
+    rx_dropped: int
+    tx_dropped: int
+    def __init__(self, rx_packets: int = 0, tx_packets: int = 0, rx_bytes: int = 0,
+                 tx_bytes: int = 0, rx_errors: int = 0, tx_errors: int = 0,
+                 rx_dropped: int = 0, tx_dropped: int = 0) -> None: ...
+    def as_dict(self) -> dict[str, int]: ...
+
+class NetDeviceBase:
+    up: bool
+    queue_stopped: bool
+    qdisc: SKBQueue
+    stats: NetDeviceStats
+    def xmit_attach(self, fd: int, kind: str, vnet_hdr: bool) -> None:
+        """kind "tap" (write) or "packet" (sendmmsg)"""
+    def xmit_detach(self) -> None: ...
+    def xmit_one(self, skb: SKB) -> int:
+        """NETDEV_TX_OK or NETDEV_TX_BUSY"""
+    def xmit_batch(self, skbs: Sequence[SKB]) -> int:
+        """skbs taken (sent or refused, counted)"""
+
+def dev_xmit_init(generic: Callable[[SKB], int], skbtrace: object) -> None: ...
+def dev_queue_xmit(skb: SKB) -> int: ...
 
 # -- receive coalescing (csrc/gro.c, pynet/gro.pxi; used through pynet.gro) -------------
 class GroStats:

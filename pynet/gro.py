@@ -9,9 +9,6 @@ The stack runs it on the frames of devices with NETIF_F_GRO in their
 features (`ethtool -K dev gro on`), counting in `stack.gro_stats`.
 """
 from pynet._core import GroStats, gro_receive  # noqa: F401
-
-# Linux's NETIF_F_GRO_BIT (include/linux/netdev_features.h); free in pynet's
-# NETIF_F_* layout (pynet.dev.netdevice), where it belongs once the dev room takes it.
-NETIF_F_GRO = 1 << 14
+from pynet.dev.netdevice import NETIF_F_GRO  # noqa: F401  (defined with the other NETIF_F_*)
 
 __all__ = ["gro_receive", "GroStats", "NETIF_F_GRO"]

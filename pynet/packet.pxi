@@ -2,8 +2,8 @@
 #
 # The TPACKET_V3 ring and sendmmsg batches live in csrc/packet.c; this file
 # owns the ring's lifetime and moves lists of skbs across with the GIL
-# released. Helpers _skb_pin/_skb_unpin, _check_empty, _oserror and _xmit_skb(s) come
-# from tap.pxi.
+# released. Helpers _skb_pin/_skb_unpin, _check_empty and _oserror come from
+# tap.pxi, and so does the transmit side (NetDeviceBase.xmit_attach(fd, "packet")).
 
 from pynet._cdefs.packet cimport *
 
@@ -54,13 +54,3 @@ cdef class PacketRing:
 def packet_tx_open(int ifindex, bint vnet_hdr, bint qdisc_bypass):
     """A send-only AF_PACKET socket bound to ifindex: its descriptor."""
     return _oserror(pkt_tx_open(ifindex, vnet_hdr, qdisc_bypass))
-
-
-def packet_send_skbs(int fd, skbs, bint vnet_hdr):
-    """sendmmsg the skbs in batches: (consumed, [(index, errno) refused], bytes sent)."""
-    return _xmit_skbs(pkt_tx_batch, fd, skbs, vnet_hdr)
-
-
-def packet_send_skb(int fd, SKB skb not None, bint vnet_hdr):
-    """Send one frame: 0, or the errno (EAGAIN/ENOBUFS: try later; others: refused)."""
-    return _xmit_skb(pkt_tx_batch, fd, skb, vnet_hdr)

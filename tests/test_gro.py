@@ -229,20 +229,18 @@ def test_two_stacks_with_gro_over_a_lossy_pipe(seed):
     """The whole receive path with GRO on both ends of a pipe that carries
     one MSS per frame and drops, duplicates and reorders some: the stream
     arrives whole, and GRO merged most of it."""
-    from pynet.benchmark import Source, Verifier, _pipe_stacks
+    from pynet.benchmark import Source, Verifier
     from pynet.dev.fault import FaultInjector
-    from pynet.gro import NETIF_F_GRO
+    from pynet.stack import pipe_stacks
     from pynet.tcp.tcp import TcpState
     from pynet.tcp.tcp_ipv4 import tcp_v4_connect, tcp_v4_init_sock
     from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg
     from pynet.wire.ipv4 import ip_aton
 
     def lossy(dev):
-        w = FaultInjector(dev, seed=seed, drop=0.01, duplicate=0.01, reorder=0.01)
-        w.features |= NETIF_F_GRO
-        return w
+        return FaultInjector(dev, seed=seed, drop=0.01, duplicate=0.01, reorder=0.01)
 
-    a, b = _pipe_stacks(wrap=lossy)
+    a, b = pipe_stacks(wraps=(lossy, lossy), gro=True)
     ls = tcp_v4_init_sock(b)
     inet_listen(ls, ls.hashinfo, 0, 80, 8)
     c = tcp_v4_init_sock(a)

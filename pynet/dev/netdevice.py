@@ -18,13 +18,19 @@ queue (the qdisc) while the driver is busy; ``dev_queue_xmit`` finishes
 checksums and segments GSO skbs in software for a device that lacks the
 offload (Linux's validate_xmit_skb), so the stack may always build
 CHECKSUM_PARTIAL and GSO skbs.
+
+The per-frame half runs in C (pynet/tap.pxi): NetDevice's up,
+queue_stopped, qdisc and stats live in _core.NetDeviceBase, and
+dev_queue_xmit is _core.dev_queue_xmit, which hands a frame that needs
+nothing else straight to the driver, and for a driver over a descriptor
+(xmit_attach: TAP, AF_PACKET) writes it without a Python frame; a GSO skb
+for such a driver without the offload is cut and written in one C call
+(xmit_gso). Everything else takes the Python path below.
 """
-from dataclasses import asdict, dataclass
-import errno
 import itertools
 import os
 
-from pynet import skbtrace
+from pynet import _core, skbtrace
 from pynet.checksum import skb_checksum_help
 from pynet.gso import skb_gso_segment
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_DODGY, SKBQueue
@@ -43,6 +49,7 @@ NETIF_F_SG = 1 << 0
 NETIF_F_IP_CSUM = 1 << 1          # IPv4 TCP/UDP checksums only
 NETIF_F_HW_CSUM = 1 << 3          # any checksum at csum_start/csum_offset
 NETIF_F_RXCSUM = 1 << 8           # receive path reports verified checksums
+NETIF_F_GRO = 1 << 14             # the stack merges received TCP runs (pynet.gro)
 NETIF_F_GSO_SHIFT = 16
 NETIF_F_TSO = 1 << (NETIF_F_GSO_SHIFT + 0)       # SKB_GSO_TCPV4
 NETIF_F_TSO_ECN = 1 << (NETIF_F_GSO_SHIFT + 3)   # SKB_GSO_TCP_ECN
@@ -59,23 +66,12 @@ def net_gso_ok(features, gso_type):
     return features & need == need
 
 
-@dataclass
-class NetDeviceStats:
-    """struct rtnl_link_stats64, the fields pynet keeps."""
-    rx_packets: int = 0
-    tx_packets: int = 0
-    rx_bytes: int = 0
-    tx_bytes: int = 0
-    rx_errors: int = 0
-    tx_errors: int = 0
-    rx_dropped: int = 0
-    tx_dropped: int = 0
-
-    def as_dict(self):
-        return asdict(self)
+# struct rtnl_link_stats64, the fields pynet keeps (rx/tx packets, bytes,
+# errors, dropped); in C so that the transmit fast path counts without Python.
+NetDeviceStats = _core.NetDeviceStats
 
 
-class NetDevice:
+class NetDevice(_core.NetDeviceBase):
     """One network interface. Subclasses are drivers; see the module docstring.
 
     Attributes: name, ifindex, mtu, hwaddr (6 bytes), features (NETIF_F_*),
@@ -157,21 +153,6 @@ class NetDevice:
                 return i
         return len(skbs)
 
-    def qdisc_run(self, quota=64):
-        """Send queued frames, `quota` per driver call, until the queue is
-        empty or the driver is busy."""
-        q = self.qdisc
-        while not self.queue_stopped and q:
-            batch = [q.dequeue() for _ in range(min(quota, len(q)))]
-            if skbtrace.hook is not None:
-                for skb in batch:
-                    skbtrace.hook("start_xmit", skb)
-            sent = self.ndo_xmit_batch(batch)
-            if sent < len(batch):
-                for skb in reversed(batch[sent:]):
-                    q.enqueue_head(skb)   # dev_requeue_skb: never lost
-                self.queue_stopped = True
-
     def rx_batch(self, budget, now=None):
         """Frames received by the driver, counted, with skb.dev set to this device."""
         skbs = self.ndo_poll(budget, now)
@@ -247,39 +228,20 @@ class BacklogDevice(NetDevice):
 class BatchDevice(NetDevice):
     """A driver over a kernel descriptor whose frames move in C batches with
     the GIL released (TAP, AF_PACKET). Receive fills skbs from a pool of
-    empty, preallocated ones; transmit counts what the kernel took or refused.
+    empty, preallocated ones; transmit goes through the descriptor the
+    driver attaches in ndo_open (xmit_attach), counted in C: a frame is sent
+    or refused (tx_errors), or the kernel's queue is full (NETDEV_TX_BUSY).
 
-    Subclasses supply _xmit_one(skb) -> 0 | errno, _xmit_batch(skbs) ->
-    (consumed, [(index, errno) refused], bytes), _read(skbs, tstamp_ns) ->
-    (filled, malformed), _rx_size() (bytes per receive skb, headroom
-    included), and tx_retry: the errnos that mean "full, later".
+    Subclasses supply _read(skbs, tstamp_ns) -> (filled, malformed) and
+    _rx_size() (bytes per receive skb, headroom included).
     """
-    tx_retry = (errno.EAGAIN,)
+    ndo_start_xmit = _core.NetDeviceBase.xmit_one
+    ndo_xmit_batch = _core.NetDeviceBase.xmit_batch
 
     def __init__(self, name, *, rx_headroom=64, **kwargs):
         super().__init__(name, **kwargs)
         self.rx_headroom = rx_headroom
         self._pool = []
-
-    def ndo_start_xmit(self, skb):
-        err = self._xmit_one(skb)
-        st = self.stats
-        if not err:
-            st.tx_packets += 1
-            st.tx_bytes += len(skb)
-        elif err in self.tx_retry:
-            return NETDEV_TX_BUSY
-        else:                          # refused by the kernel: counted, not retried
-            st.tx_errors += 1
-        return NETDEV_TX_OK
-
-    def ndo_xmit_batch(self, skbs):
-        done, errors, nbytes = self._xmit_batch(skbs)
-        st = self.stats
-        st.tx_packets += done - len(errors)
-        st.tx_bytes += nbytes
-        st.tx_errors += len(errors)   # refused by the kernel: counted, not retried
-        return done
 
     def ndo_poll(self, budget, now):
         pool = self._pool
@@ -307,12 +269,16 @@ def validate_xmit_skb(skb, dev):
     """
     features = dev.features
     if skb.gso_size:
-        if net_gso_ok(features, skb.gso_type) and features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM):
+        if _gso_offloaded(skb, features):
             return [skb]
         return _gso_segment_frame(skb, hw_csum=bool(features & NETIF_F_HW_CSUM))
     if skb.ip_summed == CHECKSUM_PARTIAL and not _csum_offloaded(skb, features):
         skb_checksum_help(skb)
     return [skb]
+
+
+def _gso_offloaded(skb, features):
+    return net_gso_ok(features, skb.gso_type) and features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)
 
 
 def _csum_offloaded(skb, features):
@@ -341,13 +307,10 @@ def _gso_segment_frame(skb, hw_csum):
     return segs
 
 
-def dev_queue_xmit(skb):
-    """Queue a frame (data at the Ethernet header) on skb.dev and run the queue.
-
-    Returns NET_XMIT_SUCCESS, or NET_XMIT_DROP when the device is down, the
-    frame cannot be finished in software, or the transmit queue is full
-    (each counted in dev.stats.tx_dropped).
-    """
+def _dev_queue_xmit(skb):
+    """dev_queue_xmit's generic path, for every frame the C fast path
+    (_core.dev_queue_xmit) does not take: tracing on, software GSO or
+    checksum, a busy or stopped queue, a device that is down."""
     if skbtrace.hook is not None:
         skbtrace.hook("dev_queue_xmit", skb)
     dev = skb.dev
@@ -356,6 +319,11 @@ def dev_queue_xmit(skb):
         return NET_XMIT_DROP
     if skb.mac_header < 0:
         skb.reset_mac_header()
+    q = dev.qdisc
+    if (skb.gso_size and dev.xmit_attached and not q and not dev.queue_stopped
+            and skbtrace.hook is None and "ndo_start_xmit" not in vars(dev)
+            and not _gso_offloaded(skb, dev.features)):
+        return _gso_xmit_direct(skb, dev)
     if skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL:
         try:
             segs = validate_xmit_skb(skb, dev)
@@ -366,7 +334,6 @@ def dev_queue_xmit(skb):
             skb = segs[0]
     else:
         segs = None
-    q = dev.qdisc
     # An idle queue is bypassed, as a qdisc with TCQ_F_CAN_BYPASS is.
     if segs is None or len(segs) == 1:
         if not q and not dev.queue_stopped:
@@ -384,6 +351,29 @@ def dev_queue_xmit(skb):
             rc = NET_XMIT_DROP
     dev.qdisc_run()
     return rc
+
+
+def _gso_xmit_direct(skb, dev):
+    """Software GSO into a descriptor driver with an idle queue: one C call
+    cuts the frame and writes every segment (GIL released); what the
+    kernel's full queue left waits in the qdisc, which is stopped."""
+    try:
+        rest = dev.xmit_gso(skb, hw_csum=bool(dev.features & NETIF_F_HW_CSUM))
+    except ValueError:
+        dev.stats.tx_dropped += 1
+        return NET_XMIT_DROP
+    rc = NET_XMIT_SUCCESS
+    for seg in rest:
+        if not dev.qdisc.enqueue(seg):
+            dev.stats.tx_dropped += 1
+            rc = NET_XMIT_DROP
+    if rest:
+        dev.queue_stopped = True
+    return rc
+
+
+_core.dev_xmit_init(_dev_queue_xmit, skbtrace)
+dev_queue_xmit = _core.dev_queue_xmit
 
 
 class DeviceWrapper(NetDevice):

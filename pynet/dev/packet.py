@@ -17,7 +17,6 @@ at its TCP/UDP checksum.
 The interface must not carry pynet's own address on the kernel's side, or
 the kernel answers pynet's traffic itself (with RSTs).
 """
-import errno
 import os
 import socket
 
@@ -49,8 +48,10 @@ class PacketDevice(BatchDevice):
         except BaseException:
             self.ring.close()
             raise
+        self.xmit_attach(self.tx_fd, "packet", self.vnet_hdr)
 
     def ndo_stop(self):
+        self.xmit_detach()
         self.ring.close()
         os.close(self.tx_fd)
         self.tx_fd = -1
@@ -61,16 +62,8 @@ class PacketDevice(BatchDevice):
             raise ValueError("device is down")
         return self.ring.fileno()
 
-    tx_retry = (errno.EAGAIN, errno.ENOBUFS)    # the device queue is full: later
-
     def _rx_size(self):
         return self.rx_headroom + (GSO_MAX_FRAME if self.vnet_hdr else self.mtu + 18)
-
-    def _xmit_one(self, skb):
-        return _core.packet_send_skb(self.tx_fd, skb, self.vnet_hdr)
-
-    def _xmit_batch(self, skbs):
-        return _core.packet_send_skbs(self.tx_fd, skbs, self.vnet_hdr)
 
     def _read(self, skbs, tstamp_ns):
         return self.ring.read(skbs, tstamp_ns)

@@ -75,8 +75,10 @@ class TapDevice(BatchDevice):
         else:
             from pynet.netns import run_in_netns
             self.fd = run_in_netns(self.netns, self._open_fd)
+        self.xmit_attach(self.fd, "tap", self.offload)
 
     def ndo_stop(self):
+        self.xmit_detach()
         os.close(self.fd)
         self.fd = -1
         self._pool.clear()
@@ -85,12 +87,6 @@ class TapDevice(BatchDevice):
         if self.fd < 0:
             raise ValueError("device is down")
         return self.fd
-
-    def _xmit_one(self, skb):
-        return _core.tap_write_skb(self.fd, skb, self.offload)
-
-    def _xmit_batch(self, skbs):
-        return _core.tap_write_skbs(self.fd, skbs, self.offload)
 
     def _read(self, skbs, tstamp_ns):
         return _core.tap_read_skbs(self.fd, skbs, self.offload, tstamp_ns)

@@ -20,7 +20,7 @@ from pynet.netns import TX_OFFLOADS, get_features, kernel_peer, set_features
 from pynet.skbuff import CHECKSUM_PARTIAL
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tcp"))
-from test_tcp_kernel import kernel_to_pynet  # noqa: E402
+from kernelkit import kernel_to_pynet  # noqa: E402
 
 pytestmark = pytest.mark.priv
 NBYTES = 8 << 20
