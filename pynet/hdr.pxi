@@ -244,3 +244,48 @@ def tcp_ack_coalesce(skbs):
         prev_adv = adv
         cur = 1 - cur
     return out, folded
+
+
+def tcp_v4_frame_push(SKB skb not None, const unsigned char[::1] hh, uint32_t saddr,
+                      uint32_t daddr, uint16_t source, uint16_t dest, uint32_t seq,
+                      uint32_t ack_seq, uint16_t flags, uint16_t window, ts, sack,
+                      uint16_t ip_id, uint8_t ttl, uint8_t tos, bint df, bint partial):
+    """The transmit fast path's headers in one call: what tcp_hdr_push (with
+    the pseudo-header addresses), ipv4_hdr_push and the neighbour's cached
+    link header (push_data(hh)) do one after the other, for a segment of an
+    established connection (options: timestamps, SACK blocks). Sets the
+    transport, network and mac headers and skb.protocol; partial as in
+    tcp_hdr_push. Returns the bytes pushed."""
+    cdef chdr.tcp_out_options o
+    cdef Py_ssize_t i, n = len(sack)
+    cdef Py_ssize_t hhlen = hh.shape[0]
+    memset(&o, 0, sizeof(o))
+    o.wscale = -1
+    if ts is not None:
+        o.ts = 1
+        o.tsval, o.tsecr = ts
+    if n > chdr.HDR_TCP_NUM_SACKS:
+        raise _wire_error(f"tcp: {n} SACK blocks", chdr.HDR_ETOOBIG)
+    o.num_sacks = <uint8_t>n
+    for i in range(n):
+        o.sack[i][0], o.sack[i][1] = sack[i]
+    cdef int optlen = chdr.tcp_options_size(&o)
+    if optlen < 0:
+        raise _wire_error("tcp options", optlen)
+    cdef uint32_t tot_len = skb_len(&skb.skb) + 20 + optlen + chdr.IPH_LEN
+    if tot_len > 0xFFFF:
+        raise _wire_error(f"ipv4: {tot_len} bytes", chdr.HDR_ETOOBIG)
+    _skb_push_hdr(skb, 20 + optlen, "tcp_v4_frame_push")
+    chdr.tcp_hdr_write(skb_data(&skb.skb), source, dest, seq, ack_seq, flags, window, 0, &o)
+    skb.skb.transport_header = <uint16_t>skb.skb.data
+    _l4_check(skb, saddr, daddr, IPPROTO_TCP, chdr.TH_CHECK, partial, False)
+    _skb_push_hdr(skb, chdr.IPH_LEN, "tcp_v4_frame_push")
+    chdr.ipv4_hdr_write(skb_data(&skb.skb), saddr, daddr, IPPROTO_TCP, ip_id, ttl, tos,
+                        chdr.HDR_IP_DF if df else 0, <uint16_t>tot_len)
+    skb.skb.network_header = <uint16_t>skb.skb.data
+    skb.skb.protocol = 0x0800
+    _skb_push_hdr(skb, <uint32_t>hhlen, "tcp_v4_frame_push")
+    if hhlen:
+        memcpy(skb_data(&skb.skb), &hh[0], hhlen)
+    skb.skb.mac_header = <uint16_t>skb.skb.data
+    return 20 + optlen + chdr.IPH_LEN + hhlen

@@ -119,39 +119,53 @@ def ip_queue_xmit(sk, skb):
 
 def ip_finish_output_direct(net, skb, rt):
     """The road a connected socket's segment takes in the common case, in one
-    step: when the device needs no software help (the segment fits the MTU,
-    or is a GSO skb the device segments; a partial checksum the device
-    finishes), its transmit queue is empty and running, and the next hop's
-    neighbour is NUD_CONNECTED with a cached link header, the frame goes to
-    the driver at once -- what ip_local_out ... neigh_hh_output ->
-    dev_queue_xmit would do, without their ten Python calls. False (nothing
-    done) sends it down the layers instead."""
+    step (see ip_direct_hh): the link header pushed and the frame handed to
+    the driver -- what ip_local_out ... neigh_hh_output -> dev_queue_xmit
+    would do, without their ten Python calls. False (nothing done) sends it
+    down the layers instead."""
+    hh = ip_direct_hh(net, rt, len(skb), _gso_network_seglen(skb) if skb.gso_size else 0,
+                      skb.gso_type, skb.ip_summed == CHECKSUM_PARTIAL)
+    if hh is None or skb.headroom < len(hh):
+        return False
+    skb.push_data(hh)
+    skb.reset_mac_header()
+    dev_xmit_direct(net, rt.dev, skb)
+    return True
+
+
+def ip_direct_hh(net, rt, length, gso_seglen, gso_type, partial):
+    """The link header for a datagram of `length` bytes (from its IPv4
+    header) on rt that may go straight to the driver, or None: the device
+    needs no software help (the datagram fits the MTU, or is a GSO skb whose
+    segments (gso_seglen bytes) fit and which the device segments; a partial
+    checksum the device finishes), its transmit queue is empty and running,
+    and the next hop's neighbour is NUD_CONNECTED with a cached header."""
     dev = rt.dev
     if not dev.up or dev.qdisc or dev.queue_stopped:
-        return False
+        return None
     features = dev.features
-    if skb.gso_size:
-        if (_gso_network_seglen(skb) > rt.mtu or not net_gso_ok(features, skb.gso_type)
+    if gso_seglen:
+        if (gso_seglen > rt.mtu or not net_gso_ok(features, gso_type)
                 or not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)):
-            return False
-    elif len(skb) > rt.mtu or (skb.ip_summed == CHECKSUM_PARTIAL
-                               and not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)):
-        return False
+            return None
+    elif length > rt.mtu or (partial and not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)):
+        return None
     n = net.arp_tbl.lookup(dev, rt.nexthop())
-    if n is None or not n.nud_state & NUD_CONNECTED or n.hh is None:
-        return False
-    hh = n.hh
-    if skb.headroom < len(hh):
-        return False
+    if n is None or not n.nud_state & NUD_CONNECTED:
+        return None
+    return n.hh
+
+
+def dev_xmit_direct(net, dev, skb):
+    """Hand a finished frame (ip_direct_hh said yes) to the driver; a busy
+    driver gets it back on its queue, as dev_queue_xmit requeues."""
     net.mib.ip.inc("OutRequests")
     skb.dev = dev
     skb.protocol = ETH_P_IP
-    skb.push_data(hh)
-    skb.reset_mac_header()
     if dev.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
         dev.qdisc.enqueue_head(skb)        # dev_requeue_skb: sent when the driver has room
         dev.queue_stopped = True
-    return True
+    return 0
 
 
 def ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, protocol, df=False, tos=0, ttl=None):

@@ -8,7 +8,13 @@ may leave now: congestion window, the peer's window, Nagle and the skb size.
 With TSO an skb holds up to 64 KB and is sent whole as one GSO super-segment,
 so Python's per-packet work is per super-segment, not per MSS.
 """
+from pynet import skbtrace
+from pynet._core import tcp_v4_frame_push
+from pynet.ip_output import (dev_xmit_direct, ip_direct_hh, ip_dont_fragment, ip_output,
+                             ip_queue_xmit, ip_select_ident)
 from pynet.skbuff import SKB, SKB_GSO_TCPV4
+from pynet.sock import __sk_dst_check
+from pynet.wire.ipv4 import IPPROTO_TCP
 from pynet.wire.tcp import tcp_hdr_push
 from pynet.tcp import fastopen
 from pynet.tcp.sock import ICSK_TIME_LOSS_PROBE, ICSK_TIME_PROBE0, ICSK_TIME_REO_TIMEOUT, ICSK_TIME_RETRANS
@@ -156,15 +162,46 @@ def tcp_transmit_skb(sk, skb, clone_it=True):
         skb_out.gso_size = sk.mss_cache
         skb_out.gso_segs = tcb.pcount
         skb_out.gso_type = SKB_GSO_TCPV4
-    tcp_hdr_push(skb_out, sk.sport, sk.dport, tcb.seq, sk.rcv_nxt if flags & TCPHDR_ACK else 0,
-                 flags, window, 0, 0, ts=ts, sack=sack, mss=mss, wscale=wscale,
-                 sack_perm=sack_perm, fastopen=cookie, fastopen_exp=sk.syn_fastopen_exp,
-                 partial=True)
     skb_out.cb = None
     skb_out.sk = sk
     sk.stats["OutSegs"] += tcb.pcount
+    ack = sk.rcv_nxt if flags & TCPHDR_ACK else 0
+    if (not flags & TCPHDR_SYN and sk.af_ops.queue_xmit is ip_queue_xmit
+            and skbtrace.hook is None and tcp_v4_transmit_direct(sk, skb_out, tcb, ack, flags,
+                                                                 window, ts, sack)):
+        return 0
+    tcp_hdr_push(skb_out, sk.sport, sk.dport, tcb.seq, ack,
+                 flags, window, 0, 0, ts=ts, sack=sack, mss=mss, wscale=wscale,
+                 sack_perm=sack_perm, fastopen=cookie, fastopen_exp=sk.syn_fastopen_exp,
+                 partial=True)
     sk.af_ops.send_check(sk, skb_out)
     return sk.af_ops.queue_xmit(sk, skb_out)
+
+
+def tcp_v4_transmit_direct(sk, skb, tcb, ack, flags, window, ts, sack):
+    """A segment of a connection on a valid cached route whose frame can go
+    straight to the driver (ip_direct_hh): its TCP, IPv4 and link headers in
+    one C call (tcp_v4_frame_push), then the driver. False (nothing done)
+    when the route or neighbour need the layers of ip_queue_xmit."""
+    rt = __sk_dst_check(sk)
+    if rt is None or rt.output is not ip_output:
+        return False
+    thlen = 20 + (12 if ts is not None else 0) + (4 + 8 * len(sack) if sack else 0)
+    length = 20 + thlen + len(skb)
+    gso_seglen = 20 + thlen + skb.gso_size if skb.gso_size else 0
+    net = sk.net
+    hh = ip_direct_hh(net, rt, length, gso_seglen, skb.gso_type, True)
+    if hh is None or skb.headroom < 20 + thlen + len(hh):
+        return False
+    saddr = sk.saddr or rt.saddr
+    df = ip_dont_fragment(sk)
+    ident = ip_select_ident(net, sk, sk.daddr, saddr, IPPROTO_TCP, df, max(skb.gso_segs, 1))
+    tcp_v4_frame_push(skb, hh, saddr, sk.daddr, sk.sport, sk.dport, tcb.seq, ack, flags,
+                      window, ts, sack, ident, sk.ttl if sk.ttl >= 0 else net.sysctl_ip_default_ttl,
+                      sk.tos, df, True)
+    skb.dst = rt
+    dev_xmit_direct(net, rt.dev, skb)
+    return True
 
 
 def tcp_init_nondata_skb(sk, seq, flags):
