@@ -6,6 +6,7 @@ point (segment arrival, a timer, a user call) is given `now`, stored in
 `tcp_mstamp` (Linux's per-event clock cache) for the code it calls; segments
 leave through `af_ops.queue_xmit(sk, skb)`.
 """
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -244,9 +245,10 @@ class TcpSock(Sock):
         self.sk_data_ready = self.sk_write_space = self.sk_state_change = \
             self.sk_error_report = sock_def_noop
         self.timers = timers
-        self.retransmit_timer = Timer(timers, lambda now: tcp_timer.tcp_write_timer(self, now))
-        self.delack_timer = Timer(timers, lambda now: tcp_timer.tcp_delack_timer(self, now))
-        self.keepalive_timer = Timer(timers, lambda now: tcp_timer.tcp_keepalive_timer(self, now))
+        ref = weakref.ref(self)
+        self.retransmit_timer = Timer(timers, SkTimerCallback(ref, tcp_timer.tcp_write_timer))
+        self.delack_timer = Timer(timers, SkTimerCallback(ref, tcp_timer.tcp_delack_timer))
+        self.keepalive_timer = Timer(timers, SkTimerCallback(ref, tcp_timer.tcp_keepalive_timer))
 
     # -- derived quantities (include/net/tcp.h) --------------------------------
     def packets_in_flight(self):
@@ -274,6 +276,28 @@ class TcpSock(Sock):
         return (f"<TcpSock {self.state.name} {self.saddr:#x}:{self.sport} -> "
                 f"{self.daddr:#x}:{self.dport} una={self.snd_una} nxt={self.snd_nxt} "
                 f"rcv_nxt={self.rcv_nxt} cwnd={self.snd_cwnd}>")
+
+
+class SkTimerCallback:
+    """A socket timer's callback: fn(sk, now), holding the socket weakly.
+
+    A callback that held it strongly would put every socket in a reference
+    cycle (socket -> timer -> callback -> socket), and a busy server's closed
+    sockets would wait for the cyclic garbage collector, which then walks
+    every live socket too. This way a socket goes when its last table or
+    user lets go of it, as a refcounted Linux socket does; a socket that
+    still has work (an orphan finishing its close) is in the tables."""
+
+    __slots__ = ("ref", "fn")
+
+    def __init__(self, ref, fn):
+        self.ref = ref
+        self.fn = fn
+
+    def __call__(self, now):
+        sk = self.ref()
+        if sk is not None:
+            self.fn(sk, now)
 
 
 def sock_def_noop(sk):

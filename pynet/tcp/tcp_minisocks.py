@@ -14,6 +14,7 @@ def inet_csk_reqsk_queue_drop(listener, req):
     listener.syn_queue.pop((req.daddr, req.dport), None)
     if req.timer is not None:
         req.timer.delete()
+        req.timer = None        # its callback holds req: no cycle left for the collector
 
 
 def tcp_timewait_syn_isn(tw, tcb):

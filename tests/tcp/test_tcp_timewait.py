@@ -1,6 +1,9 @@
 """A SYN that finds a TIME_WAIT socket (RFC 6191, Linux's TCP_TW_SYN): a
 provably new one reopens the 4-tuple through the listener with an ISN past
 the old connection; anything else keeps TIME_WAIT's answer."""
+import gc
+import weakref
+
 from tcpkit import A_IP, Host, Seg
 from pynet.tcp.tcp import TcpState
 from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg
@@ -84,3 +87,31 @@ def test_new_syn_without_listener_gets_time_wait_answer():
     sent = a.take()
     assert [s.flags for s in sent] == ["A"] and sent[0].ack == tw.rcv_nxt
     assert tw.state == TcpState.TIME_WAIT
+
+
+
+def test_finished_connections_leave_no_cycles_for_the_collector():
+    """Socket timers hold their socket weakly and a request sock lets go of
+    its timer when it leaves the SYN queue, so the socket a new SYN took out
+    of TIME_WAIT and the request sock of the new connection are freed by
+    reference counting, not by the cycle collector."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        a, ls, tw = server_in_time_wait(ts=False)
+        ref = weakref.ref(tw)
+        del tw
+        a.deliver(Seg("S", PEER_ISS + 100000, 0, mss=1460), 1.0)   # TCP_TW_SYN
+        assert ref() is None
+        synack, = a.take()
+        a.deliver(Seg("A", PEER_ISS + 100001, synack.seq + 1), 1.01)
+        child = inet_accept(ls)
+        assert child.state == TcpState.ESTABLISHED
+        gc.collect()
+        left = {type(o).__name__ for o in gc.garbage}
+        assert not left & {"TcpSock", "TcpRequestSock", "Timer"}, left
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
