@@ -28,6 +28,7 @@ SOL_SOCKET, SOL_IP, SOL_TCP = _socket.SOL_SOCKET, _socket.IPPROTO_IP, _socket.IP
 SYSCTL_RMEM_MAX = SYSCTL_WMEM_MAX = 212992      # net.core.rmem_max / wmem_max
 SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608
 SOMAXCONN = 4096                                # net.core.somaxconn
+SO_BUSY_POLL = 46                               # <asm-generic/socket.h>; not in CPython's socket
 MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT = 32767, 32767, 127
 MAX_TCP_WINDOW = 32767                          # the largest TCP_MAXSEG a user may set
 INET_ECN_MASK = 3
@@ -85,6 +86,11 @@ def sock_setsockopt(sk, option, value):
         sk.sk_rcvbuf = _set_buf(value, SYSCTL_RMEM_MAX, SOCK_MIN_RCVBUF)
     elif option == _socket.SO_SNDBUF:
         sk.sk_sndbuf = _set_buf(value, SYSCTL_WMEM_MAX, SOCK_MIN_SNDBUF)
+    elif option == SO_BUSY_POLL:
+        usec = opt_int(value)
+        if usec < 0:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        sk.sk_ll_usec = usec
     else:
         return False
     return True
@@ -103,6 +109,8 @@ def sock_getsockopt(sk, option):
         return sk.sk_rcvbuf
     if option == _socket.SO_SNDBUF:
         return sk.sk_sndbuf
+    if option == SO_BUSY_POLL:
+        return sk.sk_ll_usec
     if option == _socket.SO_TYPE:
         return sk.sk_type
     if option == _socket.SO_PROTOCOL:

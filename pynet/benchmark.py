@@ -532,6 +532,87 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
                      segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged)
 
 
+def _socket_stack(peer):
+    """A running stack on the peer's TAP for the socket items: pynet.socket objects run
+    the kernel peer's own sender, receiver and RR client, so only the stack differs."""
+    stack = _stack_on(peer)
+    stack.start()
+    return stack
+
+
+def bulk_socket_tx(seconds):
+    """pynet.socket's sendall-style writes (the peer program's source) to the kernel."""
+    from pynet.netns import kernel_peer
+    seed = secrets.randbits(16)
+    with kernel_peer("tap", offload=True) as peer:
+        stack = _socket_stack(peer)
+        port = _port()
+        kp = Peer(peer.ns, "sink", peer.kernel_addr, port, 0, seed)
+        try:
+            c0 = cpu_seconds()
+            with stack.socket() as s:
+                s.settimeout(seconds + 30)
+                s.connect((peer.kernel_addr, port))
+                sent = _peer_source(s, seed, seconds)
+            res = kp.result(timeout=30)
+            cpu = cpu_seconds() - c0
+        finally:
+            kp.kill()
+            stack.stop()
+    if res["bytes"] != sent["bytes"]:
+        raise DataError(f"sent {sent['bytes']} bytes, the kernel read {res['bytes']}")
+    return _bulk(None, None, res["bytes"], res["seconds"], cpu + res["cpu"])
+
+
+def bulk_socket_rx(seconds):
+    """The kernel's source to pynet.socket's recv_into loop (the peer program's sink)."""
+    from pynet.netns import kernel_peer
+    seed = secrets.randbits(16)
+    with kernel_peer("tap", offload=True) as peer:
+        stack = _socket_stack(peer)
+        port = _port()
+        ls = stack.socket()
+        ls.bind((peer.pynet_addr(), port))
+        ls.listen(8)
+        ls.settimeout(30)
+        kp = Peer(peer.ns, "connect-source", peer.pynet_addr(), port, seconds, seed, ready=False)
+        try:
+            c0 = cpu_seconds()
+            c, _ = ls.accept()
+            with c:
+                c.settimeout(seconds + 30)
+                got = _peer_sink(c, seed)
+            res = kp.result(timeout=30)
+            cpu = cpu_seconds() - c0
+        finally:
+            kp.kill()
+            ls.close()
+            stack.stop()
+    if res["bytes"] != got["bytes"]:
+        raise DataError(f"the kernel sent {res['bytes']} bytes, pynet read {got['bytes']}")
+    return _bulk(None, None, got["bytes"], got["seconds"], cpu + res["cpu"])
+
+
+def rr_socket(seconds):
+    """The peer program's RR client on a pynet.socket against the kernel's echo server."""
+    from pynet.netns import kernel_peer
+    with kernel_peer("tap", offload=True) as peer:
+        stack = _socket_stack(peer)
+        port = _port()
+        srv = Peer(peer.ns, "echo", peer.kernel_addr, port)
+        try:
+            with stack.socket() as s:
+                s.settimeout(30)
+                s.connect((peer.kernel_addr, port))
+                res = _peer_rr(s, seconds)
+        finally:
+            srv.kill()
+            stack.stop()
+    return Result(None, None, "trans/s", res["transactions"] / res["seconds"],
+                  seconds=res["seconds"], verified=True,
+                  extra={"transactions": res["transactions"]})
+
+
 def bulk_pipe(seconds, offload=False):
     """Two pynet stacks over the in-memory pipe, one process, real time.
     Without offload every frame is one MSS, cut by the C GSO before the pipe;
@@ -795,6 +876,10 @@ def _items(seconds, nconn):
          "kernel-veth-loss", lambda: bulk_pynet_tx("tap", True, s, loss=1.0)),
         ("tap-rx-offload-loss", "kernel -> pynet, TAP with offloads, 1 % loss each way",
          "kernel-veth-loss", lambda: bulk_pynet_rx("tap", True, s, loss=1.0)),
+        ("socket-tx-offload", "pynet.socket -> kernel, TAP with offloads, runner thread",
+         "kernel-veth", lambda: bulk_socket_tx(s)),
+        ("socket-rx-offload", "kernel -> pynet.socket, TAP with offloads, runner thread",
+         "kernel-veth", lambda: bulk_socket_rx(s)),
         ("pipe", "pynet -> pynet, in-memory pipe, per-MSS frames", "kernel-veth",
          lambda: bulk_pipe(s)),
         ("pipe-offload", "pynet -> pynet, in-memory pipe, 64 KB super-segments", "kernel-veth",
@@ -803,6 +888,8 @@ def _items(seconds, nconn):
          lambda: rr_kernel(s)),
         ("rr-pynet", "TCP_RR 1 byte, pynet client, kernel server, TAP", "rr-kernel",
          lambda: rr_pynet(s)),
+        ("rr-socket", "TCP_RR 1 byte, pynet.socket client, kernel server, TAP", "rr-kernel",
+         lambda: rr_socket(s)),
         ("crr-kernel", "connect+1 byte+close, kernel server, veth", None, lambda: crr_kernel(s)),
         ("crr-pynet", "connect+1 byte+close, pynet server, TAP", "crr-kernel",
          lambda: crr_pynet(s)),

@@ -207,3 +207,40 @@ def ipv4_hdr_push(SKB skb not None, uint32_t saddr, uint32_t daddr, uint8_t prot
     skb.skb.network_header = <uint16_t>skb.skb.data
     skb.skb.protocol = 0x0800
     return chdr.IPH_LEN
+
+
+from pynet._cdefs.tcp_fast cimport tcp_ack_key, tcp_pure_ack, tcp_ack_supersedes
+
+
+def tcp_ack_coalesce(skbs):
+    """Fold runs of pure ACKs in a received batch (frames at the Ethernet
+    header): returns (skbs to hand up, in order; the number folded away).
+
+    In a run of pure ACKs of one flow, each acknowledging more than the one
+    before (csrc/tcp_fast.h says which ACKs qualify), the first and the last
+    go up and those between are dropped: each of them advanced the ACK, so
+    none is a duplicate ACK, and the last says all they said (ACKs are
+    cumulative). The first is kept because C cannot tell whether it
+    duplicates what the socket already has. Duplicate ACKs, SACKs and
+    anything with data or another flag go up as they came."""
+    cdef list out = []
+    cdef tcp_ack_key keys[2]
+    cdef int cur = 0
+    cdef bint prev_ok = False, prev_adv = False, ok, adv
+    cdef Py_ssize_t folded = 0
+    cdef SKB skb
+    for obj in skbs:
+        skb = <SKB?>obj
+        ok = tcp_pure_ack(skb_data(&skb.skb), skb_len(&skb.skb),
+                          skb.skb.ip_summed == CHECKSUM_UNNECESSARY
+                          or skb.skb.ip_summed == CHECKSUM_PARTIAL, &keys[cur])
+        adv = ok and prev_ok and tcp_ack_supersedes(&keys[1 - cur], &keys[cur])
+        if adv and prev_adv:
+            out[len(out) - 1] = skb        # (the module is built without wraparound)
+            folded += 1
+        else:
+            out.append(skb)
+        prev_ok = ok
+        prev_adv = adv
+        cur = 1 - cur
+    return out, folded

@@ -21,7 +21,8 @@ import errno
 from pynet import skbtrace
 from pynet.checksum import skb_checksum_help
 from pynet.gso import ip_fragment_skb, skb_gso_segment
-from pynet.neighbour import neigh_output
+from pynet.dev.netdevice import NETDEV_TX_BUSY, NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, net_gso_ok
+from pynet.neighbour import NUD_CONNECTED, neigh_output
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
 from pynet.sock import IP_PMTUDISC_DONT, __sk_dst_check, sk_setup_caps
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_IP
@@ -111,7 +112,46 @@ def ip_queue_xmit(sk, skb):
     skb.reset_transport_header()
     _ip_push_header(net, skb, sk, sk.saddr or rt.saddr, sk.daddr, sk.sk_protocol, sk.tos,
                     _ttl(net, sk), ip_dont_fragment(sk))
+    if skbtrace.hook is None and rt.output is ip_output and ip_finish_output_direct(net, skb, rt):
+        return 0
     return ip_local_out(net, sk, skb)
+
+
+def ip_finish_output_direct(net, skb, rt):
+    """The road a connected socket's segment takes in the common case, in one
+    step: when the device needs no software help (the segment fits the MTU,
+    or is a GSO skb the device segments; a partial checksum the device
+    finishes), its transmit queue is empty and running, and the next hop's
+    neighbour is NUD_CONNECTED with a cached link header, the frame goes to
+    the driver at once -- what ip_local_out ... neigh_hh_output ->
+    dev_queue_xmit would do, without their ten Python calls. False (nothing
+    done) sends it down the layers instead."""
+    dev = rt.dev
+    if not dev.up or dev.qdisc or dev.queue_stopped:
+        return False
+    features = dev.features
+    if skb.gso_size:
+        if (_gso_network_seglen(skb) > rt.mtu or not net_gso_ok(features, skb.gso_type)
+                or not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)):
+            return False
+    elif len(skb) > rt.mtu or (skb.ip_summed == CHECKSUM_PARTIAL
+                               and not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)):
+        return False
+    n = net.arp_tbl.lookup(dev, rt.nexthop())
+    if n is None or not n.nud_state & NUD_CONNECTED or n.hh is None:
+        return False
+    hh = n.hh
+    if skb.headroom < len(hh):
+        return False
+    net.mib.ip.inc("OutRequests")
+    skb.dev = dev
+    skb.protocol = ETH_P_IP
+    skb.push_data(hh)
+    skb.reset_mac_header()
+    if dev.ndo_start_xmit(skb) == NETDEV_TX_BUSY:
+        dev.qdisc.enqueue_head(skb)        # dev_requeue_skb: sent when the driver has room
+        dev.queue_stopped = True
+    return True
 
 
 def ip_build_and_send_pkt(net, skb, sk, saddr, daddr, rt, protocol, df=False, tos=0, ttl=None):

@@ -35,6 +35,9 @@ def inet_make_mask(plen):
     return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
 
 
+_MASKS = tuple(inet_make_mask(plen) for plen in range(33))
+
+
 class FibRoute:
     """One route: prefix/plen -> device, optional gateway, type, scope, source."""
 
@@ -60,15 +63,23 @@ class FibRoute:
 
 
 class FibTable:
-    """Routes by prefix length, so a lookup tries at most 33 dict probes."""
+    """Routes by prefix length. A lookup probes only the lengths that hold
+    routes, longest first: a host's tables have two or three, so a lookup
+    is that many dict probes, not 33."""
 
     def __init__(self):
         self._by_len = [dict() for _ in range(33)]
+        self._lens = ()             # ((mask, routes by prefix), ...), longest prefix first
+
+    def _update_lens(self):
+        self._lens = tuple((_MASKS[plen], self._by_len[plen])
+                           for plen in range(32, -1, -1) if self._by_len[plen])
 
     def insert(self, route):
         routes = self._by_len[route.plen].setdefault(route.dst, [])
         routes.append(route)
         routes.sort(key=lambda r: r.metric)
+        self._update_lens()
 
     def remove(self, dst, plen, gw=None, dev=None):
         """Remove the routes for dst/plen matching gw and dev (when given); return how many."""
@@ -81,6 +92,7 @@ class FibTable:
             table[key] = keep
         else:
             table.pop(key, None)
+        self._update_lens()
         return removed
 
     def remove_dev(self, dev):
@@ -93,11 +105,12 @@ class FibTable:
                     table[key] = keep
                 else:
                     del table[key]
+        self._update_lens()
         return removed
 
     def lookup(self, daddr, oif=0):
-        for plen in range(32, -1, -1):
-            routes = self._by_len[plen].get(daddr & inet_make_mask(plen))
+        for mask, table in self._lens:
+            routes = table.get(daddr & mask)
             if routes:
                 for r in routes:
                     if not oif or r.dev.ifindex == oif:
@@ -105,8 +118,8 @@ class FibTable:
         return None
 
     def __iter__(self):
-        for plen in range(32, -1, -1):
-            for routes in self._by_len[plen].values():
+        for _, table in self._lens:
+            for routes in table.values():
                 yield from routes
 
 

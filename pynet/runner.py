@@ -12,6 +12,13 @@ The thread waits on the devices' descriptors, an eventfd that socket calls
 poke when they armed an earlier timer or left frames queued, and the next
 timer; then it polls, and flushes the poll state (PollFd) of the sockets
 whose callbacks fired.
+
+A socket call about to sleep first polls the devices itself for a while
+(busy_loop: Linux's busy polling, SO_BUSY_POLL / net.core.busy_read): the
+ACK that frees send space or the reply a request waits for is often
+already queued on the device, and taking it in the caller's thread saves
+handing the stack lock and the GIL to the runner and back. The runner
+thread stands aside meanwhile.
 """
 import os
 import resource
@@ -22,6 +29,7 @@ import time
 
 clock = time.monotonic
 _IDLE = 1.0        # longest sleep: picks up devices added while running
+BUSY_LOOP_MAX = 0.001   # longest a socket call polls the devices before it sleeps
 
 
 class Runner:
@@ -37,6 +45,7 @@ class Runner:
         self._stopping = False
         self.stopped = False        # stop() was called: blocking socket calls fail, not restart it
         self.waiters = weakref.WeakSet()   # conditions of sockets that blocked on this runner
+        self.busy_pollers = 0       # socket calls polling the devices themselves (busy_loop)
         from pynet.tcp.tcp_ipv4 import tcp_v4_init
         for stack in stacks:
             stack._runner = self
@@ -90,8 +99,15 @@ class Runner:
         sel = selectors.DefaultSelector()
         sel.register(self._efd, selectors.EVENT_READ)
         watched = {}
+        aside = selectors.DefaultSelector()     # only the eventfd: while calls busy-poll
+        aside.register(self._efd, selectors.EVENT_READ)
         try:
             while not self._stopping:
+                if self.busy_pollers:
+                    # a socket call is polling the devices; it wakes us when it stops
+                    if aside.select(_IDLE):
+                        self._drain_eventfd()
+                    continue
                 with self.lock:
                     now = clock()
                     busy = False
@@ -120,12 +136,43 @@ class Runner:
                 watched = fds
                 for key, _ in sel.select(wait):
                     if key.fd == self._efd:
-                        try:
-                            os.eventfd_read(self._efd)
-                        except BlockingIOError:
-                            pass
+                        self._drain_eventfd()
         finally:
             sel.close()
+            aside.close()
+
+    def _drain_eventfd(self):
+        try:
+            os.eventfd_read(self._efd)
+        except BlockingIOError:
+            pass
+
+    def busy_loop(self, ready, spin, deadline=None):
+        """sk_busy_loop: poll the stacks from the calling thread (which holds the lock)
+        until ready(), the deadline, `spin` seconds in which no frame arrived, or
+        BUSY_LOOP_MAX (other threads wait for the lock meanwhile). True if ready()
+        came true."""
+        self.busy_pollers += 1
+        try:
+            now = clock()
+            quiet_until = now + spin
+            if deadline is None or deadline > now + BUSY_LOOP_MAX:
+                deadline = now + BUSY_LOOP_MAX
+            while True:
+                received = 0
+                for stack in self.stacks:
+                    received += stack.poll(now)
+                self.flush_dirty()
+                if ready():
+                    return True
+                now = clock()
+                if received:
+                    quiet_until = now + spin
+                if now >= quiet_until or now >= deadline:
+                    return False
+        finally:
+            self.busy_pollers -= 1
+            os.eventfd_write(self._efd, 1)
 
 
 def runner_of(stack):

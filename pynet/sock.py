@@ -25,6 +25,10 @@ TCP_LISTEN = 10
 TCP_CLOSING = 11
 
 SK_MEM_MAX = 212992        # net.core.rmem_default / wmem_default
+# net.core.busy_read: microseconds a blocking receive polls the devices before it sleeps
+# (pynet.runner.Runner.busy_loop); off by default as in Linux, which suggests 50 where
+# latency matters more than a core: the spinning reader competes with its peer for CPU.
+SYSCTL_BUSY_READ = 0
 
 
 class Sock:
@@ -53,6 +57,7 @@ class Sock:
         self.sk_rmem_alloc = 0
         self.sk_drops = 0
         self.sk_dst_cache = None
+        self.sk_ll_usec = SYSCTL_BUSY_READ   # SO_BUSY_POLL
         self.sk_error_report = None     # callback(sk): an error was set (sk_error_report)
         self.sk_data_ready = None       # callback(sk): data arrived (sk_data_ready)
 

@@ -23,7 +23,7 @@ import os
 import socket as _socket
 import threading
 
-from pynet.af_inet import inet_dgram_ops, inet_stream_ops
+from pynet.af_inet import SO_BUSY_POLL, inet_dgram_ops, inet_stream_ops  # noqa: F401 (API)
 from pynet.pollfd import PollFd
 from pynet.runner import clock, runner_of
 from pynet.sock import TCP_ESTABLISHED
@@ -37,6 +37,7 @@ MSG_FASTOPEN = 0x20000000      # Linux's; the stdlib does not export it
 SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3      # struct socket's state
 _GLOBAL_DEFAULT_TIMEOUT = _socket._GLOBAL_DEFAULT_TIMEOUT
 _INT_MAX = (1 << 31) - 1
+SEND_BUSY_POLL = 50e-6         # seconds a sender waiting for space polls for ACKs first
 
 
 def _oserror(err):
@@ -185,6 +186,16 @@ class socket:
             if runner.stopped:
                 raise _oserror(errno.ENETDOWN)
             runner.start()
+        if self._sk is None:
+            spin = 0
+        elif ready == self._writable:
+            # Send space comes back with ACKs the peer's stack sent at once and that
+            # usually sit on the device already: take them in this thread.
+            spin = SEND_BUSY_POLL
+        else:
+            spin = self._sk.sk_ll_usec * 1e-6      # SO_BUSY_POLL, as Linux's busy_read
+        if spin and runner.busy_loop(ready, spin, deadline):
+            return
         runner.waiters.add(self._cond)
         while not ready():
             if runner.stopped:

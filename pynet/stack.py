@@ -20,6 +20,7 @@ import selectors
 import time
 
 from pynet import skbtrace
+from pynet._core import tcp_ack_coalesce
 from pynet.arp import ArpOps, arp_rcv, arp_send_gratuitous
 from pynet.gro import NETIF_F_GRO, GroStats, gro_receive
 from pynet.icmp import IcmpState, PingSocket, icmp_link_failure, icmp_rcv
@@ -56,10 +57,13 @@ class Stack:
         self.timers = TimerBase()
         self.mib = Snmp()
         self.stats = dict(rx_otherhost=0, rx_nohandler=0, rx_malformed=0, martian_source=0,
-                          arp_invalid=0)
+                          arp_invalid=0, tcp_acks_folded=0)
         self.sysctl_ip_default_ttl = IPDEFTTL
         self.devices = {}
         self.gro_stats = GroStats()
+        # while poll hands a receive batch up: {key: fn} to call as fn(key) once the
+        # batch is done (TCP: one ACK per socket per batch); None outside a batch
+        self.rx_batch_end = None
         self.protocols = {}
         self.fib = Fib(self.timers, output=ip_output, input=ip_local_deliver)
         t1, t2, t3 = neigh_gc_thresh
@@ -175,8 +179,17 @@ class Stack:
             received += len(skbs)
             if dev.features & NETIF_F_GRO:      # napi_gro_receive: runs of one flow merged in C
                 skbs = gro_receive(skbs, self.gro_stats)
-            for skb in skbs:
-                self.netif_receive_skb(skb)
+                if len(skbs) > 1:               # and runs of pure ACKs folded into their last
+                    skbs, folded = tcp_ack_coalesce(skbs)
+                    self.stats["tcp_acks_folded"] += folded
+            self.rx_batch_end = batch_end = {}
+            try:
+                for skb in skbs:
+                    self.netif_receive_skb(skb)
+            finally:
+                self.rx_batch_end = None
+            for key, fn in batch_end.items():
+                fn(key)
         self.timers.run(now)
         for dev in list(self.devices.values()):
             if dev.up and dev.qdisc:

@@ -6,6 +6,7 @@ point (segment arrival, a timer, a user call) is given `now`, stored in
 `tcp_mstamp` (Linux's per-event clock cache) for the code it calls; segments
 leave through `af_ops.queue_xmit(sk, skb)`.
 """
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -78,7 +79,136 @@ SOCK_STREAM = 1
 class TcpSock(Sock):
     """One TCP endpoint: on top of struct sock / inet_sock (addresses, ports,
     cached route), send and receive sequence state, queues, RTT estimator,
-    congestion state and timers. `net` is the stack (its timers, its rng)."""
+    congestion state and timers. `net` is the stack (its timers, its rng).
+
+    The fields every socket starts with the same immutable value are class
+    attributes: a new socket (one per connection on a busy server) stores
+    only what it changes, as Linux starts from a zeroed slab object."""
+
+    # -- starting values ---------------------------------------------------------
+    ca_priv = None             # the algorithm's private state (icsk_ca_priv)
+    hashinfo = None            # the tables this socket is hashed in
+    tcp_mstamp = 0.0           # the `now` of the event being processed
+    ts_offset = 0              # RFC 7323 §5.4: per-connection random TSval base
+
+    # send sequence space (RFC 9293 §3.3.1)
+    iss = 0
+    snd_una = 0
+    snd_nxt = 0
+    write_seq = 0              # end of the data the user queued
+    pushed_seq = 0
+    snd_wnd = 0                # peer's window, scaled
+    max_window = 0
+    snd_wl1 = 0                # seq of the segment that last updated snd_wnd
+    snd_sml = 0                # end of the last small segment sent (Minshall)
+    # receive sequence space
+    irs = 0
+    rcv_nxt = 0
+    rcv_wnd = 0                # window last advertised, unscaled bytes
+    rcv_wup = 0                # rcv_nxt when rcv_wnd was advertised (Last.ACK.sent)
+    copied_seq = 0             # next byte the user will read
+    window_clamp = 65535 << 14
+
+    mss_cache = TCP_MSS_DEFAULT  # current effective send MSS
+    advmss = TCP_MSS_DEFAULT     # MSS we announce
+    rcv_mss = TCP_MSS_DEFAULT    # estimate of the peer's send MSS
+    gso_max_size = 0             # 0: MSS-sized skbs; else TSO super-segments
+    pmtu = 1500                  # path MTU the MSS was computed from (icsk_pmtu_cookie)
+    nonagle = 0
+    # what our SYN offers (sysctls tcp_sack, tcp_timestamps, tcp_window_scaling)
+    sack_enabled = True
+    tstamp_enabled = True
+    wscale_enabled = True
+    rto_initial = TCP_TIMEOUT_INIT
+    syn_retries = TCP_SYN_RETRIES
+    retries2 = TCP_RETRIES2
+
+    # RTT estimator (RFC 6298), seconds
+    srtt = None
+    rttvar = 0.0
+    rto = TCP_TIMEOUT_INIT      # icsk_rto
+    backoff = 0                 # icsk_backoff
+    retransmits = 0             # icsk_retransmits
+    probes_out = 0              # icsk_probes_out
+    pending = 0                 # icsk_pending
+    retrans_stamp = None
+    rtt_min = None              # smallest RTT seen (RACK's reordering window)
+
+    # RACK and TLP (RFC 8985): see tcp_recovery.py
+    rack_mstamp = None          # send time of the latest-sent delivered segment
+    rack_end_seq = 0
+    rack_rtt = 0.0
+    rack_advanced = False
+    reord_seen = False          # the peer ever delivered out of order
+    rack_reo_wnd_steps = 1      # reordering window in quarters of min RTT
+    tlp_high_seq = None         # snd_nxt when the outstanding loss probe went
+    tlp_retrans = False         # ... and it was a retransmission
+
+    # congestion control (in segments, as Linux counts)
+    snd_cwnd = TCP_INIT_CWND
+    snd_ssthresh = TCP_INFINITE_SSTHRESH
+    snd_cwnd_cnt = 0
+    prior_ssthresh = 0
+    prior_cwnd = 0
+    ca_state = TCP_CA_Open
+    high_seq = 0                # snd_nxt when recovery began (RFC 6582 "recover")
+    reordering = TCP_REORDERING
+    packets_out = 0
+    retrans_out = 0
+    lost_out = 0
+    sacked_out = 0              # without SACK: duplicate ACKs counted (Reno)
+    undo_tsval = None           # TSval of the loss episode's first retransmission
+    is_cwnd_limited = False     # the last send stopped at cwnd: growth is earned
+
+    # queues
+    sk_wmem_queued = 0
+    scaling_ratio = TCP_DEFAULT_SCALING_RATIO   # window bytes per buffer byte
+    ofo_limit = TCP_OFO_MAX
+    ofo_drops = 0
+    selective_acks = ()        # SACK blocks our ACKs carry (RFC 2018)
+    highest_sack = None        # the highest sequence the peer SACKed
+
+    # delayed ACK (icsk_ack)
+    ack_sched = False           # an ACK is owed (ICSK_ACK_SCHED)
+    ack_now = False             # ... and must not wait for the timer
+    ack_quick = 0
+    ack_ato = 0.0
+    ack_lrcvtime = 0.0
+    delack_timer_min = TCP_DELACK_MIN
+    last_oow_ack_time = None    # rate limit of dupacks / challenge ACKs
+
+    # keepalive, user timeout, close
+    keepalive = False           # SO_KEEPALIVE
+    keepalive_time = TCP_KEEPALIVE_TIME
+    keepalive_intvl = TCP_KEEPALIVE_INTVL
+    keepalive_probes = TCP_KEEPALIVE_PROBES
+    user_timeout = 0.0          # TCP_USER_TIMEOUT, seconds; 0: off
+    linger2 = TCP_FIN_TIMEOUT
+    rcv_tstamp = 0.0            # last ACK received
+    lsndtime = 0.0              # last data sent
+    sk_shutdown = 0
+    orphan = False              # closed by the user, TCP finishes alone
+    fin_sent = False
+
+    # listener
+    backlog = 0
+    max_syn_backlog = 128
+    listen_overflows = 0
+    listen_drops = 0
+    parent = None
+
+    # Fast Open (RFC 7413, pynet/tcp/fastopen.py)
+    fastopen_req = None         # client: what the next SYN carries (tcp_fastopen_request)
+    fastopen_rsk = None         # passive child: its request sock, until the handshake ends
+    fastopenq = None            # listener: TCP_FASTOPEN's queue; None: no Fast Open
+    fastopen_connect = False    # TCP_FASTOPEN_CONNECT
+    fastopen_no_cookie = False  # TCP_FASTOPEN_NO_COOKIE
+    defer_connect = False       # connect() returned; the SYN waits for the first send
+    syn_fastopen = False        # our SYN had a Fast Open option
+    syn_fastopen_exp = False    # ... in the experimental form
+    syn_data = False            # ... and data
+    syn_data_acked = False      # the SYN's data was acknowledged (TCPI_OPT_SYN_DATA)
+    fastopen_client_fail = 0    # tcpi_fastopen_client_fail
 
     def __init__(self, net, af_ops, ca_ops=None):
         from pynet.tcp.cong import default_ca_ops
@@ -89,151 +219,36 @@ class TcpSock(Sock):
         self.state = TcpState.CLOSE
         self.af_ops = af_ops            # icsk_af_ops
         self.ca_ops = ca_ops or default_ca_ops()   # icsk_ca_ops
-        self.ca_priv = None             # the algorithm's private state (icsk_ca_priv)
-        self.hashinfo = None            # the tables this socket is hashed in
-        self.tcp_mstamp = 0.0           # the `now` of the event being processed
-        self.ts_offset = 0              # RFC 7323 §5.4: per-connection random TSval base
 
-        # send sequence space (RFC 9293 §3.3.1)
-        self.iss = 0
-        self.snd_una = 0
-        self.snd_nxt = 0
-        self.write_seq = 0              # end of the data the user queued
-        self.pushed_seq = 0
-        self.snd_wnd = 0                # peer's window, scaled
-        self.max_window = 0
-        self.snd_wl1 = 0                # seq of the segment that last updated snd_wnd
-        self.snd_sml = 0                # end of the last small segment sent (Minshall)
-        # receive sequence space
-        self.irs = 0
-        self.rcv_nxt = 0
-        self.rcv_wnd = 0                # window last advertised, unscaled bytes
-        self.rcv_wup = 0                # rcv_nxt when rcv_wnd was advertised (Last.ACK.sent)
-        self.copied_seq = 0             # next byte the user will read
-        self.window_clamp = 65535 << 14
-        self.rx_opt = TcpRxOpt()
-
-        self.mss_cache = TCP_MSS_DEFAULT  # current effective send MSS
-        self.advmss = TCP_MSS_DEFAULT     # MSS we announce
-        self.rcv_mss = TCP_MSS_DEFAULT    # estimate of the peer's send MSS
-        self.gso_max_size = 0             # 0: MSS-sized skbs; else TSO super-segments
-        self.pmtu = 1500                  # path MTU the MSS was computed from (icsk_pmtu_cookie)
-        self.nonagle = 0
-        # what our SYN offers (sysctls tcp_sack, tcp_timestamps, tcp_window_scaling)
-        self.sack_enabled = True
-        self.tstamp_enabled = True
-        self.wscale_enabled = True
-        self.rto_initial = TCP_TIMEOUT_INIT
-        self.syn_retries = TCP_SYN_RETRIES
-        self.retries2 = TCP_RETRIES2
-
-        # RTT estimator (RFC 6298), seconds
-        self.srtt = None
-        self.rttvar = 0.0
-        self.rto = TCP_TIMEOUT_INIT      # icsk_rto
-        self.backoff = 0                 # icsk_backoff
-        self.retransmits = 0             # icsk_retransmits
-        self.probes_out = 0              # icsk_probes_out
-        self.pending = 0                 # icsk_pending
-        self.retrans_stamp = None
-        self.rtt_min = None              # smallest RTT seen (RACK's reordering window)
-
-        # RACK and TLP (RFC 8985): see tcp_recovery.py
-        self.rack_mstamp = None          # send time of the latest-sent delivered segment
-        self.rack_end_seq = 0
-        self.rack_rtt = 0.0
-        self.rack_advanced = False
-        self.reord_seen = False          # the peer ever delivered out of order
-        self.rack_reo_wnd_steps = 1      # reordering window in quarters of min RTT
-        self.tlp_high_seq = None         # snd_nxt when the outstanding loss probe went
-        self.tlp_retrans = False         # ... and it was a retransmission
-
-        # congestion control (in segments, as Linux counts)
-        self.snd_cwnd = TCP_INIT_CWND
-        self.snd_ssthresh = TCP_INFINITE_SSTHRESH
-        self.snd_cwnd_cnt = 0
-        self.prior_ssthresh = 0
-        self.prior_cwnd = 0
-        self.ca_state = TCP_CA_Open
-        self.high_seq = 0                # snd_nxt when recovery began (RFC 6582 "recover")
-        self.reordering = TCP_REORDERING
-        self.packets_out = 0
-        self.retrans_out = 0
-        self.lost_out = 0
-        self.sacked_out = 0              # without SACK: duplicate ACKs counted (Reno)
-        self.undo_tsval = None           # TSval of the loss episode's first retransmission
-        self.is_cwnd_limited = False     # the last send stopped at cwnd: growth is earned
+        self.rx_opt = TcpRxOpt()         # what the handshake negotiated
 
         # queues
         self.write_queue = deque()      # sk_write_queue: not yet sent
         self.rtx_queue = deque()        # tcp_rtx_queue: sent, unacked, by seq
-        self.sk_wmem_queued = 0
         self.sk_sndbuf = TCP_WMEM_DEFAULT
         self.receive_queue = deque()    # sk_receive_queue: in order, for the user
         self.sk_rmem_alloc = 0          # truesize held (receive + out-of-order queues)
         self.sk_rcvbuf = TCP_RMEM_DEFAULT
-        self.scaling_ratio = TCP_DEFAULT_SCALING_RATIO   # window bytes per buffer byte
         self.out_of_order_queue = []    # sorted by seq
-        self.ofo_limit = TCP_OFO_MAX
-        self.ofo_drops = 0
-        self.selective_acks = ()        # SACK blocks our ACKs carry (RFC 2018)
-        self.highest_sack = None        # the highest sequence the peer SACKed
 
-        # delayed ACK (icsk_ack)
-        self.ack_sched = False           # an ACK is owed (ICSK_ACK_SCHED)
-        self.ack_now = False             # ... and must not wait for the timer
-        self.ack_quick = 0
-        self.ack_ato = 0.0
-        self.ack_lrcvtime = 0.0
-        self.last_oow_ack_time = None    # rate limit of dupacks / challenge ACKs
-
-        # keepalive, user timeout, close
-        self.keepalive = False           # SO_KEEPALIVE
-        self.keepalive_time = TCP_KEEPALIVE_TIME
-        self.keepalive_intvl = TCP_KEEPALIVE_INTVL
-        self.keepalive_probes = TCP_KEEPALIVE_PROBES
-        self.user_timeout = 0.0          # TCP_USER_TIMEOUT, seconds; 0: off
-        self.linger2 = TCP_FIN_TIMEOUT
-        self.rcv_tstamp = 0.0            # last ACK received
-        self.lsndtime = 0.0              # last data sent
-        self.sk_shutdown = 0
-        self.orphan = False              # closed by the user, TCP finishes alone
-        self.fin_sent = False
+        # this socket's share of the MIB counters
         self.stats = {"InSegs": 0, "OutSegs": 0, "RetransSegs": 0, "OfoDrop": 0,
                       "ChallengeACK": 0, "PAWSDrop": 0, "RcvDrop": 0, "TCPTimeouts": 0,
                       "TCPLossProbes": 0, "TCPLossProbeRecovery": 0, "TCPLostRetransmit": 0,
                       "TCPDSACKRecv": 0, "RcvPruned": 0, "TCPSpuriousRTOs": 0}
 
         # listener
-        self.backlog = 0
         self.accept_queue = deque()      # icsk_accept_queue: established children
         self.syn_queue = {}              # (raddr, rport) -> TcpRequestSock
-        self.max_syn_backlog = 128
-        self.listen_overflows = 0
-        self.listen_drops = 0
-        self.parent = None
-
-        # Fast Open (RFC 7413, pynet/tcp/fastopen.py)
-        self.fastopen_req = None         # client: what the next SYN carries (tcp_fastopen_request)
-        self.fastopen_rsk = None         # passive child: its request sock, until the handshake ends
-        self.fastopenq = None            # listener: TCP_FASTOPEN's queue; None: no Fast Open
-        self.fastopen_connect = False    # TCP_FASTOPEN_CONNECT
-        self.fastopen_no_cookie = False  # TCP_FASTOPEN_NO_COOKIE
-        self.defer_connect = False       # connect() returned; the SYN waits for the first send
-        self.syn_fastopen = False        # our SYN had a Fast Open option
-        self.syn_fastopen_exp = False    # ... in the experimental form
-        self.syn_data = False            # ... and data
-        self.syn_data_acked = False      # the SYN's data was acknowledged (TCPI_OPT_SYN_DATA)
-        self.fastopen_client_fail = 0    # tcpi_fastopen_client_fail
 
         # the socket layer's wake-ups (sock_def_*); tcp_input calls them as Linux does
         self.sk_data_ready = self.sk_write_space = self.sk_state_change = \
             self.sk_error_report = sock_def_noop
         self.timers = timers
-        self.retransmit_timer = Timer(timers, lambda now: tcp_timer.tcp_write_timer(self, now))
-        self.delack_timer = Timer(timers, lambda now: tcp_timer.tcp_delack_timer(self, now))
-        self.keepalive_timer = Timer(timers, lambda now: tcp_timer.tcp_keepalive_timer(self, now))
-        self.delack_timer_min = TCP_DELACK_MIN
+        ref = weakref.ref(self)
+        self.retransmit_timer = Timer(timers, SkTimerCallback(ref, tcp_timer.tcp_write_timer))
+        self.delack_timer = Timer(timers, SkTimerCallback(ref, tcp_timer.tcp_delack_timer))
+        self.keepalive_timer = Timer(timers, SkTimerCallback(ref, tcp_timer.tcp_keepalive_timer))
 
     # -- derived quantities (include/net/tcp.h) --------------------------------
     def packets_in_flight(self):
@@ -261,6 +276,28 @@ class TcpSock(Sock):
         return (f"<TcpSock {self.state.name} {self.saddr:#x}:{self.sport} -> "
                 f"{self.daddr:#x}:{self.dport} una={self.snd_una} nxt={self.snd_nxt} "
                 f"rcv_nxt={self.rcv_nxt} cwnd={self.snd_cwnd}>")
+
+
+class SkTimerCallback:
+    """A socket timer's callback: fn(sk, now), holding the socket weakly.
+
+    A callback that held it strongly would put every socket in a reference
+    cycle (socket -> timer -> callback -> socket), and a busy server's closed
+    sockets would wait for the cyclic garbage collector, which then walks
+    every live socket too. This way a socket goes when its last table or
+    user lets go of it, as a refcounted Linux socket does; a socket that
+    still has work (an orphan finishing its close) is in the tables."""
+
+    __slots__ = ("ref", "fn")
+
+    def __init__(self, ref, fn):
+        self.ref = ref
+        self.fn = fn
+
+    def __call__(self, now):
+        sk = self.ref()
+        if sk is not None:
+            self.fn(sk, now)
 
 
 def sock_def_noop(sk):

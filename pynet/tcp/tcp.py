@@ -112,7 +112,7 @@ class TcpSkbCb:
     __slots__ = ("seq", "end_seq", "ack_seq", "tcp_flags", "window",
                  "mss", "wscale", "sack_ok", "tsval", "tsecr",
                  "sack", "sacked", "tx_time", "first_tx", "pcount",
-                 "saddr", "daddr", "sport", "dport", "fastopen")
+                 "saddr", "daddr", "sport", "dport", "fastopen", "tw_isn")
 
     def __init__(self, seq=0, end_seq=None, tcp_flags=0, ack_seq=0, window=0,
                  mss=None, wscale=None, sack_ok=False, tsval=None, tsecr=None):
@@ -134,6 +134,7 @@ class TcpSkbCb:
         # a received segment's addresses and ports (its IPv4 and TCP header)
         self.saddr = self.daddr = self.sport = self.dport = 0
         self.fastopen = None    # a received SYN's Fast Open option: (cookie, experimental form)
+        self.tw_isn = 0         # a SYN that ended a TIME_WAIT: the ISN to answer with (0: none)
 
     def __repr__(self):
         names = "FSRPAU"

@@ -838,11 +838,29 @@ def tcp_fin(sk):
 
 
 def tcp_ack_snd_check(sk):
-    """ACK now or later (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at once in
-    quick-ACK mode, for out-of-order data, or when more than one full
-    segment is unacknowledged; else the delayed-ACK timer."""
+    """ACK now or later (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at once for
+    out-of-order or duplicate data (the sender counts duplicate ACKs);
+    otherwise, inside a receive batch of the stack's poll, once at the
+    batch's end (stack.rx_batch_end), so one ACK covers every segment the
+    batch brought -- with GRO'd super-segments each already stands for
+    many MSS, well past RFC 5681's one ACK per two full segments."""
     if not sk.ack_sched:
         return
+    if sk.ack_now or sk.out_of_order_queue:
+        out.tcp_send_ack(sk)
+        return
+    batch_end = getattr(sk.net, "rx_batch_end", None)
+    if batch_end is not None:
+        batch_end[sk] = __tcp_ack_snd_check
+    else:
+        __tcp_ack_snd_check(sk)
+
+
+def __tcp_ack_snd_check(sk):
+    """At once in quick-ACK mode or when more than one full segment is
+    unacknowledged; else the delayed-ACK timer."""
+    if not sk.ack_sched:
+        return                             # a segment we sent carried it meanwhile
     if (sk.ack_now or sk.ack_quick or sk.out_of_order_queue or
             ((sk.rcv_nxt - sk.rcv_wup) & 0xFFFFFFFF) > sk.rcv_mss):
         out.tcp_send_ack(sk)

@@ -19,11 +19,12 @@ from pynet.tcp.tcp import (
     TCP_MAX_WSCALE, TcpSkbCb, TcpState, before, seq_add,
 )
 from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp_send_synack, \
-    tcp_synack_timer
+    tcp_synack_timer, tcp_timewait_syn_isn
 from pynet.wire import WireError
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pynet.wire.ipv4 import IPPROTO_TCP, l4_checksum, l4_partial_check
-from pynet.wire.tcp import TcpPacket, TcpRepr, tcp_hdr_parse, tcp_hdr_push
+from pynet.wire.tcp import TCP_HLEN, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, \
+    TCPOPT_WINDOW, TcpPacket, TcpRepr, tcp_hdr_parse, tcp_hdr_push
 
 # RFC 6056 §2.1: the IANA range; Linux's default ip_local_port_range is 32768-60999
 EPHEMERAL_LOW = 32768
@@ -51,7 +52,9 @@ class TcpHashinfo:
         ctl = self.ctl_sk
         ctl.tcp_mstamp = now
         ctl.saddr, ctl.daddr, ctl.sport, ctl.dport = saddr, daddr, sport, dport
-        ctl.sk_dst_cache = None
+        dst = ctl.sk_dst_cache
+        if dst is not None and (dst.daddr != daddr or dst.saddr != saddr):
+            ctl.sk_dst_cache = None     # kept only for the same peer: replies come in runs
         self.af_ops.send_check(ctl, skb)
         return self.af_ops.queue_xmit(ctl, skb)
 
@@ -60,6 +63,10 @@ class TcpHashinfo:
         sk = self.ehash.get((daddr, dport, saddr, sport))
         if sk is not None:
             return sk
+        return self.lookup_listener(daddr, dport)
+
+    def lookup_listener(self, daddr, dport):
+        """inet_lookup_listener: the socket listening on daddr:dport, or on the wildcard."""
         return self.lhash.get((daddr, dport)) or self.lhash.get((0, dport))
 
     def hash(self, sk):
@@ -110,10 +117,37 @@ class TcpHashinfo:
 
 
 # -- segments in ------------------------------------------------------------------------
+# The options of every Linux SYN (tcp_options_write's order, which pynet's
+# SYNs share): MSS, SACK-permitted in the timestamp's alignment, timestamp,
+# NOP, window scale. Offsets of the values within the options.
+_SYN_LAYOUT = bytes((TCPOPT_MSS, 4, 0, 0, TCPOPT_SACK_PERM, 2, TCPOPT_TIMESTAMP, 10)) + \
+    bytes(8) + bytes((TCPOPT_NOP, TCPOPT_WINDOW, 3, 0))
+_SYN_LAYOUT_FIXED = ((0, 2), (4, 8), (16, 19))     # byte ranges that must match
+_SYN_MSS, _SYN_WSCALE = 2, 19
+
+
+def tcp_parse_syn_options(skb, doff, tcb):
+    """What a SYN negotiates (MSS, window scale, SACK-permitted, Fast Open)
+    into tcb; tcp_hdr_parse has validated every option already. The usual
+    layout is recognised by its fixed bytes, as Linux's
+    tcp_parse_aligned_timestamp recognises the usual timestamp-only one;
+    any other goes through TcpRepr."""
+    opts = bytes(skb.data[TCP_HLEN:doff])
+    if len(opts) == len(_SYN_LAYOUT) and all(opts[a:b] == _SYN_LAYOUT[a:b]
+                                            for a, b in _SYN_LAYOUT_FIXED):
+        tcb.mss = (opts[_SYN_MSS] << 8) | opts[_SYN_MSS + 1]
+        tcb.wscale, tcb.sack_ok = opts[_SYN_WSCALE], True
+        return
+    syn = TcpRepr.parse(TcpPacket(skb.data))
+    tcb.mss, tcb.wscale, tcb.sack_ok = syn.mss, syn.wscale, syn.sack_perm
+    if syn.fastopen is not None:
+        tcb.fastopen = (syn.fastopen, syn.fastopen_exp)
+
+
 def tcp_v4_rcv(hashinfo, skb, now):
     """The IPv4 protocol handler: skb.data at the TCP header, network_header
-    set. The header is read in C (tcp_hdr_parse); only a SYN's options go
-    through TcpRepr. Malformed segments and bad checksums are counted and
+    set. The header is read in C (tcp_hdr_parse), a SYN's options by
+    tcp_parse_syn_options. Malformed segments and bad checksums are counted and
     dropped; segments for no socket get a RST (RFC 9293 §3.10.7.1)."""
     hashinfo.stats["InSegs"] += 1
     nh = skb.network_header
@@ -128,11 +162,7 @@ def tcp_v4_rcv(hashinfo, skb, now):
         tcb = TcpSkbCb(seq, seq_add(seq, plen + (flags & TCPHDR_SYN and 1) +
                                     (flags & TCPHDR_FIN)), flags, ack_seq, window)
         if flags & TCPHDR_SYN:
-            syn = TcpRepr.parse(TcpPacket(skb.data))
-            tcb.mss, tcb.wscale, tcb.sack_ok = syn.mss, syn.wscale, syn.sack_perm
-            if syn.fastopen is not None:
-                tcb.fastopen = (syn.fastopen, syn.fastopen_exp)
-            del syn
+            tcp_parse_syn_options(skb, doff, tcb)
     except ValueError:                 # WireError, or an skb shorter than its headers
         hashinfo.stats["InErrs"] += 1
         return
@@ -154,6 +184,16 @@ def tcp_v4_deliver(hashinfo, skb, tcb, now):
         tcp_v4_send_reset(hashinfo, skb, now)
         return
     sk.tcp_mstamp = now
+    if sk.state == TcpState.TIME_WAIT:
+        isn = tcp_timewait_syn_isn(sk, tcb)
+        listener = hashinfo.lookup_listener(tcb.daddr, tcb.dport) if isn is not None else None
+        if listener is not None:
+            # TCP_TW_SYN: the old connection is over for good, the listener
+            # answers with an ISN past it (RFC 6191 §2)
+            inp.tcp_done(sk)
+            tcb.tw_isn = isn
+            sk = listener
+            sk.tcp_mstamp = now
     if sk.state == TcpState.LISTEN:
         req = sk.syn_queue.get((tcb.saddr, tcb.sport))
         if req is not None:
@@ -234,7 +274,7 @@ def tcp_conn_request(listener, skb):
     req = TcpRequestSock(listener)
     req.saddr, req.daddr, req.sport, req.dport = tcb.daddr, tcb.saddr, tcb.dport, tcb.sport
     req.rcv_isn = tcb.seq
-    req.snt_isn = secure_tcp_seq(req.saddr, req.daddr, req.sport, req.dport, now)
+    req.snt_isn = tcb.tw_isn or secure_tcp_seq(req.saddr, req.daddr, req.sport, req.dport, now)
     req.mss = tcb.mss if tcb.mss else TCP_MSS_DEFAULT
     req.window = tcb.window                       # a SYN's window is not scaled
     req.wscale_ok = tcb.wscale is not None and listener.wscale_enabled

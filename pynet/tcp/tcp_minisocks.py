@@ -6,7 +6,7 @@ from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
 from pynet.tcp.sock import TcpSock
 from pynet.tcp.tcp import (
-    TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, TCP_SYNACK_RETRIES, TcpState, between, seq_add,
+    TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, TCP_SYNACK_RETRIES, TcpState, after, between, seq_add,
 )
 
 
@@ -14,6 +14,27 @@ def inet_csk_reqsk_queue_drop(listener, req):
     listener.syn_queue.pop((req.daddr, req.dport), None)
     if req.timer is not None:
         req.timer.delete()
+        req.timer = None        # its callback holds req: no cycle left for the collector
+
+
+def tcp_timewait_syn_isn(tw, tcb):
+    """A new SYN for a 4-tuple in TIME_WAIT (Linux's TCP_TW_SYN case of
+    tcp_timewait_state_process; RFC 6191 §2, RFC 1122 §4.2.2.13): a SYN
+    without ACK or RST that PAWS does not reject and that is provably new --
+    its seq after rcv_nxt, or its TSval newer than TS.Recent -- may reopen
+    the connection. Returns the ISN the new connection must use, past
+    anything the old one sent (snd_nxt + 65535 + 2, never 0), or None when
+    TIME_WAIT keeps the segment."""
+    if tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST) != TCPHDR_SYN:
+        return None
+    if inp.tcp_paws_discard(tw, tcb):
+        return None
+    ro = tw.rx_opt
+    newer_ts = (ro.tstamp_ok and ro.ts_recent_stamp is not None and tcb.tsval is not None
+                and after(tcb.tsval, ro.ts_recent))
+    if not (after(tcb.seq, tw.rcv_nxt) or newer_ts):
+        return None
+    return seq_add(tw.snd_nxt, 65535 + 2) or 1
 
 
 def tcp_send_synack(listener, req):

@@ -72,26 +72,32 @@ def tcp_cleanup_rbuf(sk):
         out.tcp_send_ack(sk)
 
 
-def tcp_recvmsg(sk, n, now):
-    """Up to n bytes of in-order data; b"" once the peer's FIN was read.
-    BlockingIOError when nothing is there yet."""
+def _tcp_recv_check(sk, now):
+    """What a read finds when the receive queue is empty: the pending
+    error, b"" after the peer's FIN, or BlockingIOError; None if data is there."""
     sk.tcp_mstamp = now
+    if sk.receive_queue:
+        return None
+    if sk.sk_err:
+        err, sk.sk_err = sk.sk_err, 0
+        raise OSError(err, errno.errorcode.get(err, "error"))
+    if sk.sk_shutdown & RCV_SHUTDOWN:
+        return b""
+    if sk.state in (_S.CLOSE, _S.LISTEN):
+        raise OSError(errno.ENOTCONN, "not connected")
+    raise BlockingIOError(errno.EAGAIN, "no data")
+
+
+def _tcp_recv_consume(sk, n, sink):
+    """Hand up to n bytes of the receive queue to sink(view) -- views of
+    the skbs themselves, copied by the sink once -- and free what was read."""
     rq = sk.receive_queue
-    if not rq:
-        if sk.sk_err:
-            err, sk.sk_err = sk.sk_err, 0
-            raise OSError(err, errno.errorcode.get(err, "error"))
-        if sk.sk_shutdown & RCV_SHUTDOWN:
-            return b""
-        if sk.state in (_S.CLOSE, _S.LISTEN):
-            raise OSError(errno.ENOTCONN, "not connected")
-        raise BlockingIOError(errno.EAGAIN, "no data")
-    parts = []
     got = 0
     while rq and got < n:
         skb = rq[0]
         take = min(len(skb), n - got)
-        parts.append(bytes(skb.data[:take]))
+        with skb.data as view:
+            sink(view[:take])      # a view of its own, alive past this block
         got += take
         if take == len(skb):
             rq.popleft()
@@ -100,7 +106,41 @@ def tcp_recvmsg(sk, n, now):
             skb.pull(take)
     sk.copied_seq = seq_add(sk.copied_seq, got)
     tcp_cleanup_rbuf(sk)
-    return b"".join(parts)
+    return got
+
+
+def tcp_recvmsg(sk, n, now):
+    """Up to n bytes of in-order data; b"" once the peer's FIN was read.
+    BlockingIOError when nothing is there yet. Every byte is copied once,
+    from the skbs straight into the bytes returned."""
+    empty = _tcp_recv_check(sk, now)
+    if empty is not None:
+        return empty
+    parts = []
+    _tcp_recv_consume(sk, n, parts.append)
+    data = b"".join(parts)
+    for view in parts:
+        view.release()          # the skbs may be reused or reallocated now
+    return data
+
+
+def tcp_recvmsg_into(sk, buf, now):
+    """recv_into: copy up to len(buf) bytes of in-order data into the
+    caller's writable buffer and return the count; 0 once the peer's FIN was
+    read; BlockingIOError when nothing is there yet."""
+    empty = _tcp_recv_check(sk, now)
+    if empty is not None:
+        return 0
+    out = memoryview(buf).cast("B")
+    pos = [0]
+
+    def sink(view):
+        end = pos[0] + len(view)
+        out[pos[0]:end] = view
+        pos[0] = end
+
+    with out:
+        return _tcp_recv_consume(sk, len(out), sink)
 
 
 def tcp_shutdown(sk, how, now):

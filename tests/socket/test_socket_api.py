@@ -524,3 +524,43 @@ def test_stopping_the_stack_fails_blocked_calls(stacks):
         cli.recv(10, socket.MSG_DONTWAIT)
     for s in (cli, conn, srv):
         s.close()
+
+
+def test_busy_poll_option_and_busy_polled_exchanges(stacks):
+    """SO_BUSY_POLL (Linux's value 46): microseconds a blocking receive polls the devices
+    itself before it sleeps; EINVAL below 0 as in sock_setsockopt. Request/response and a
+    bulk send (whose waits for send space always poll for ACKs) stay exact with it on."""
+    from pynet.socket import SO_BUSY_POLL
+    a, b = stacks
+    cli, conn, srv = pair(a, b)
+    assert cli.getsockopt(socket.SOL_SOCKET, SO_BUSY_POLL) == 0
+    with pytest.raises(OSError) as exc:
+        cli.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, -1)
+    assert exc.value.errno == errno.EINVAL
+    for s in (cli, conn):
+        s.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, 50)
+    assert cli.getsockopt(socket.SOL_SOCKET, SO_BUSY_POLL) == 50
+    def echo_200():
+        for _ in range(200):
+            conn.sendall(conn.recv(1))
+
+    echo = threading.Thread(target=echo_200)
+    echo.start()
+    for i in range(200):
+        cli.sendall(bytes((i,)))
+        assert cli.recv(1) == bytes((i,))
+    echo.join()
+    data = random.Random(3).randbytes(4 << 20)
+    got = bytearray()
+
+    def read_all():
+        while len(got) < len(data):
+            got.extend(conn.recv(1 << 16))
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    cli.sendall(data)
+    reader.join()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    for s in (cli, conn, srv):
+        s.close()

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from sockkit import A, B, two_stacks
+from sockkit import B, two_stacks
 from pynet.socket import MSG_FASTOPEN
 from pynet.tcp import fastopen as tfo
 

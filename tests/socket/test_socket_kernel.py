@@ -9,7 +9,6 @@ import hashlib
 import http.client
 import http.server
 import os
-import socket
 import socketserver
 import subprocess
 import sys
