@@ -190,6 +190,7 @@ class NetDeviceStats:
 class NetDeviceBase:
     up: bool
     queue_stopped: bool
+    features: int
     qdisc: SKBQueue
     stats: NetDeviceStats
     def xmit_attach(self, fd: int, kind: str, vnet_hdr: bool) -> None:
@@ -199,8 +200,16 @@ class NetDeviceBase:
         """NETDEV_TX_OK or NETDEV_TX_BUSY"""
     def xmit_batch(self, skbs: Sequence[SKB]) -> int:
         """skbs taken (sent or refused, counted)"""
+    def xmit_gso(self, skb: SKB, hw_csum: bool = False) -> list[SKB]:
+        """segments the kernel's full queue left"""
+    @property
+    def xmit_attached(self) -> bool: ...
+    def qdisc_run(self, quota: int = 64) -> None: ...
+    def rx_batch(self, budget: int, now: float | None = None) -> list[SKB]: ...
 
-def dev_xmit_init(generic: Callable[[SKB], int], skbtrace: object) -> None: ...
+def skb_pool_fill(pool: list[SKB], n: int, size: int, headroom: int) -> None: ...
+
+def dev_xmit_init(generic: Callable[[SKB], int], skbtrace: object, hw_csum: int, ip_csum: int) -> None: ...
 def dev_queue_xmit(skb: SKB) -> int: ...
 
 # -- receive coalescing (csrc/gro.c, pynet/gro.pxi; used through pynet.gro) -------------

@@ -162,6 +162,7 @@ cdef enum:
 
 cdef object _xmit_generic = None     # netdevice's dev_queue_xmit in Python
 cdef dict _skbtrace_ns = None        # pynet.skbtrace's globals, for its `hook`
+cdef unsigned long long _f_hw_csum = 0, _f_ip_csum = 0    # NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 cdef str _START_XMIT = "ndo_start_xmit"
 
 
@@ -198,6 +199,7 @@ cdef class NetDeviceBase:
     and stats, read by dev_queue_xmit per frame; and for a driver over a TAP
     or AF_PACKET descriptor (xmit_attach), its start_xmit and batch writer."""
     cdef public bint up, queue_stopped
+    cdef public unsigned long long features      # NETIF_F_*
     cdef public SKBQueue qdisc
     cdef public NetDeviceStats stats
     cdef xmit_batch_fn xmit_fn        # tap_write_batch / pkt_tx_batch; NULL: a Python driver
@@ -248,6 +250,18 @@ cdef class NetDeviceBase:
                 for i in range(n - 1, sent - 1, -1):
                     q.enqueue_head(batch[i])
                 self.queue_stopped = True
+
+    def rx_batch(self, Py_ssize_t budget, now=None):
+        """Frames received by the driver (ndo_poll), counted, with skb.dev set
+        to this device."""
+        cdef SKB s
+        skbs = self.ndo_poll(budget, now)
+        for x in skbs:
+            s = <SKB?>x
+            s.dev = self
+            self.stats.rx_packets += 1
+            self.stats.rx_bytes += skb_len(&s.skb)
+        return skbs
 
     cdef int _xmit_one(self, SKB skb) except -1:
         cdef sk_buff *arr[1]
@@ -365,12 +379,24 @@ cdef class NetDeviceBase:
             free(status)
 
 
-def dev_xmit_init(generic, skbtrace):
+def skb_pool_fill(list pool, Py_ssize_t n, uint32_t size, uint32_t headroom):
+    """Append empty skbs of `size` bytes, `headroom` reserved, to pool until
+    it holds n: a driver's receive buffers."""
+    cdef SKB s
+    while len(pool) < n:
+        s = alloc_skb(size)
+        _skb_check(skb_reserve(&s.skb, headroom), "skb_reserve", &s.skb, headroom)
+        pool.append(s)
+
+
+def dev_xmit_init(generic, skbtrace, unsigned long long hw_csum, unsigned long long ip_csum):
     """Hand this module netdevice's Python dev_queue_xmit (every case the
-    fast path leaves) and the pynet.skbtrace module."""
-    global _xmit_generic, _skbtrace_ns
+    fast path leaves), the pynet.skbtrace module and the NETIF_F_HW_CSUM and
+    NETIF_F_IP_CSUM bits."""
+    global _xmit_generic, _skbtrace_ns, _f_hw_csum, _f_ip_csum
     _xmit_generic = generic
     _skbtrace_ns = skbtrace.__dict__
+    _f_hw_csum, _f_ip_csum = hw_csum, ip_csum
 
 
 def dev_queue_xmit(skb):
@@ -379,8 +405,8 @@ def dev_queue_xmit(skb):
     Returns NET_XMIT_SUCCESS, or NET_XMIT_DROP when the device is down, the
     frame cannot be finished in software, or the transmit queue is full
     (each counted in dev.stats.tx_dropped). A frame that needs no software
-    offload, on an idle running queue with tracing off, goes straight to
-    the driver from here (an attached descriptor's write in C, unless the
+    offload but a checksum (finished here), on an idle running queue with
+    tracing off, goes straight to the driver from here (an attached descriptor's write in C, unless the
     instance's ndo_start_xmit was replaced); the rest takes netdevice's path.
     """
     cdef SKB s
@@ -391,12 +417,17 @@ def dev_queue_xmit(skb):
         return _xmit_generic(skb)
     s = <SKB>skb
     if (not isinstance(s.dev, NetDeviceBase) or _skbtrace_ns["hook"] is not None
-            or s.skb.gso_size or s.skb.ip_summed == CHECKSUM_PARTIAL
-            or s.skb.mac_header == SKB_HDR_UNSET):
+            or s.skb.gso_size or s.skb.mac_header == SKB_HDR_UNSET):
         return _xmit_generic(skb)
     dev = <NetDeviceBase>s.dev
     if not dev.up or dev.queue_stopped or dev.qdisc._q:
         return _xmit_generic(skb)
+    if s.skb.ip_summed == CHECKSUM_PARTIAL and not (
+            dev.features & _f_hw_csum or (dev.features & _f_ip_csum and s.skb.protocol == 0x0800)):
+        try:
+            skb_checksum_help(s)           # validate_xmit_skb's skb_csum_hwoffload_help
+        except ValueError:
+            return _xmit_generic(skb)      # which drops it, counted
     # An idle queue is bypassed, as a qdisc with TCQ_F_CAN_BYPASS is.
     dictp = _PyObject_GetDictPtr(dev)
     if dev.xmit_fn != NULL and (dictp == NULL or dictp[0] == NULL

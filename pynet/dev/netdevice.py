@@ -33,7 +33,7 @@ import os
 from pynet import _core, skbtrace
 from pynet.checksum import skb_checksum_help
 from pynet.gso import skb_gso_segment
-from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_DODGY, SKBQueue
+from pynet.skbuff import CHECKSUM_PARTIAL, SKB_GSO_DODGY, SKBQueue
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_8021Q, ETH_P_IP
 
 # net_device_ops.ndo_start_xmit results (include/linux/netdevice.h).
@@ -153,16 +153,6 @@ class NetDevice(_core.NetDeviceBase):
                 return i
         return len(skbs)
 
-    def rx_batch(self, budget, now=None):
-        """Frames received by the driver, counted, with skb.dev set to this device."""
-        skbs = self.ndo_poll(budget, now)
-        st = self.stats
-        for skb in skbs:
-            skb.dev = self
-            st.rx_packets += 1
-            st.rx_bytes += len(skb)
-        return skbs
-
     def poll(self, budget=64, now=None):
         """NAPI poll: retry a busy transmit queue, then return up to `budget`
         received skbs (data and mac_header at the Ethernet header; checksum
@@ -245,11 +235,7 @@ class BatchDevice(NetDevice):
 
     def ndo_poll(self, budget, now):
         pool = self._pool
-        size, headroom = self._rx_size(), self.rx_headroom
-        while len(pool) < budget:
-            skb = SKB(size)
-            skb.reserve(headroom)
-            pool.append(skb)
+        _core.skb_pool_fill(pool, budget, self._rx_size(), self.rx_headroom)
         batch = pool if len(pool) == budget else pool[:budget]
         got, bad = self._read(batch, int(now * 1e9) if now is not None else 0)
         self.stats.rx_errors += bad
@@ -372,7 +358,7 @@ def _gso_xmit_direct(skb, dev):
     return rc
 
 
-_core.dev_xmit_init(_dev_queue_xmit, skbtrace)
+_core.dev_xmit_init(_dev_queue_xmit, skbtrace, NETIF_F_HW_CSUM, NETIF_F_IP_CSUM)
 dev_queue_xmit = _core.dev_queue_xmit
 
 

@@ -2,20 +2,23 @@
 Unix datagram socket pair stands in for the TAP (one write() per frame, and
 EAGAIN once the unread datagrams fill the sender's SO_SNDBUF).
 
-- one frame per call goes straight to the descriptor, counted, unless the
-  device's ndo_start_xmit was replaced on the instance;
+- one frame per call goes straight to the descriptor, counted, its partial
+  checksum finished unless the device offloads it, unless the device's
+  ndo_start_xmit was replaced on the instance;
 - a GSO frame on a device without the offload is cut and written by one C
   call (NetDeviceBase.xmit_gso): the bytes are exactly those of the Python
   path (netdevice._gso_segment_frame over pynet.gso), and what the full
   queue left waits in the qdisc and goes out after it is woken.
 """
 import socket
+import struct
 
 import pytest
 
 from frames import tcp_gso_frame, udp_frame
-from pynet.dev.netdevice import (NET_XMIT_SUCCESS, NETDEV_TX_OK, BatchDevice, _gso_segment_frame,
-                                 dev_queue_xmit)
+from oracle import ones_sum
+from pynet.dev.netdevice import (NET_XMIT_SUCCESS, NETDEV_TX_OK, NETIF_F_HW_CSUM, BatchDevice,
+                                 _gso_segment_frame, dev_queue_xmit)
 from pynet.skbuff import CHECKSUM_PARTIAL
 
 PAYLOAD = bytes((i * 13 + i // 7) & 0xFF for i in range(64000))
@@ -68,6 +71,22 @@ def test_one_frame_goes_straight_to_the_descriptor_and_is_counted(dev):
     assert dev.received() == [skb.tobytes()]
     assert (dev.stats.tx_packets, dev.stats.tx_bytes) == (1, len(skb))
     assert not dev.qdisc and not dev.queue_stopped
+
+
+@pytest.mark.parametrize("features", [0, NETIF_F_HW_CSUM])
+def test_a_partial_checksum_is_finished_unless_the_device_does_it(dev, features):
+    dev.features = features
+    skb = udp_frame(dev, Peer, 9, b"partial", partial=True)
+    sent = skb.tobytes()
+    assert dev_queue_xmit(skb) == NET_XMIT_SUCCESS
+    [frame] = dev.received()
+    ip, udp = frame[14:34], frame[34:]
+    pseudo = ip[12:20] + struct.pack("!HH", 17, len(udp))
+    if features:
+        assert frame == sent                          # left for the "hardware"
+    else:
+        assert ones_sum(pseudo + udp) == 0xFFFF       # RFC 768, finished in software
+        assert frame[:40] == sent[:40] and frame[42:] == sent[42:]
 
 
 def test_an_instance_ndo_start_xmit_is_called_instead_of_the_write(dev):
