@@ -123,7 +123,7 @@ int tap_write_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, in
             continue;
         }
         do
-            r = vnet_hdr ? writev(fd, iov, 2) : writev(fd, iov + 1, 1);
+            r = vnet_hdr ? writev(fd, iov, 2) : write(fd, iov[1].iov_base, iov[1].iov_len);
         while (r < 0 && errno == EINTR);
         if (r < 0 && errno == EAGAIN)
             return i;

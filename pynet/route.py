@@ -41,7 +41,8 @@ _MASKS = tuple(inet_make_mask(plen) for plen in range(33))
 class FibRoute:
     """One route: prefix/plen -> device, optional gateway, type, scope, source."""
 
-    __slots__ = ("dst", "plen", "dev", "gw", "type", "scope", "prefsrc", "metric", "mtu")
+    __slots__ = ("dst", "plen", "dev", "gw", "type", "scope", "prefsrc", "metric", "mtu",
+                 "rth_input")
 
     def __init__(self, dst, plen, dev, gw=0, type=RTN_UNICAST, scope=RT_SCOPE_UNIVERSE,
                  prefsrc=0, metric=0, mtu=0):
@@ -56,6 +57,7 @@ class FibRoute:
         self.prefsrc = prefsrc
         self.metric = metric
         self.mtu = mtu              # RTAX_MTU; 0 = the device's
+        self.rth_input = None       # the dst local input through this route uses (nh_rth_input)
 
     def __repr__(self):
         via = f" via {ip_ntoa(self.gw)}" if self.gw else ""
@@ -305,7 +307,13 @@ class Fib:
             return None
         if r.type == RTN_BROADCAST and r.dev is not dev:
             return None
-        return Rtable(self, r, daddr, saddr, r.type)
+        # one dst per local route, made again only after a FIB change: every
+        # received packet needs it, and it does not depend on the sender
+        # (Linux caches it in the next hop, nh_rth_input)
+        rt = r.rth_input
+        if rt is None or rt.genid != self.genid:
+            rt = r.rth_input = Rtable(self, r, daddr, 0, r.type)
+        return rt
 
     # -- path MTU (RFC 1191) -------------------------------------------------------
     def update_pmtu(self, daddr, mtu, now):

@@ -164,6 +164,8 @@ cdef object _xmit_generic = None     # netdevice's dev_queue_xmit in Python
 cdef dict _skbtrace_ns = None        # pynet.skbtrace's globals, for its `hook`
 cdef unsigned long long _f_hw_csum = 0, _f_ip_csum = 0    # NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 cdef str _START_XMIT = "ndo_start_xmit"
+cdef str _HOOK = "hook"
+cdef PyObject *_NONE = <PyObject *>None
 
 
 cdef class NetDeviceStats:
@@ -212,7 +214,11 @@ cdef class NetDeviceBase:
         self.xmit_fd = -1
 
     def xmit_attach(self, int fd, str kind, bint vnet_hdr):
-        """Send through descriptor fd: kind "tap" (write) or "packet" (sendmmsg)."""
+        """Send through descriptor fd: kind "tap" (write) or "packet" (sendmmsg).
+        The class's ndo_start_xmit must be xmit_one: dev_queue_xmit writes
+        from C in its place."""
+        if getattr(type(self), "ndo_start_xmit", None) is not NetDeviceBase.xmit_one:
+            raise TypeError("xmit_attach needs ndo_start_xmit = NetDeviceBase.xmit_one")
         if kind == "tap":
             self.xmit_fn = tap_write_batch
         elif kind == "packet":
@@ -406,17 +412,20 @@ def dev_queue_xmit(skb):
     frame cannot be finished in software, or the transmit queue is full
     (each counted in dev.stats.tx_dropped). A frame that needs no software
     offload but a checksum (finished here), on an idle running queue with
-    tracing off, goes straight to the driver from here (an attached descriptor's write in C, unless the
-    instance's ndo_start_xmit was replaced); the rest takes netdevice's path.
+    tracing off, goes straight to the driver from here (an attached
+    descriptor's write in C, unless the instance's ndo_start_xmit was
+    replaced); the rest takes netdevice's path.
     """
     cdef SKB s
     cdef NetDeviceBase dev
     cdef PyObject **dictp
     cdef int rc
+    if _skbtrace_ns is None:
+        raise RuntimeError("dev_queue_xmit before pynet.dev.netdevice set it up")
     if not isinstance(skb, SKB):
         return _xmit_generic(skb)
     s = <SKB>skb
-    if (not isinstance(s.dev, NetDeviceBase) or _skbtrace_ns["hook"] is not None
+    if (not isinstance(s.dev, NetDeviceBase) or PyDict_GetItem(_skbtrace_ns, _HOOK) != _NONE
             or s.skb.gso_size or s.skb.mac_header == SKB_HDR_UNSET):
         return _xmit_generic(skb)
     dev = <NetDeviceBase>s.dev

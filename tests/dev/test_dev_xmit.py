@@ -17,7 +17,7 @@ import pytest
 
 from frames import tcp_gso_frame, udp_frame
 from oracle import ones_sum
-from pynet.dev.netdevice import (NET_XMIT_SUCCESS, NETDEV_TX_OK, NETIF_F_HW_CSUM, BatchDevice,
+from pynet.dev.netdevice import (NET_XMIT_SUCCESS, NETDEV_TX_OK, NETIF_F_HW_CSUM, BatchDevice, NetDevice,
                                  _gso_segment_frame, dev_queue_xmit)
 from pynet.skbuff import CHECKSUM_PARTIAL
 
@@ -136,3 +136,11 @@ def test_a_frame_gso_cannot_cut_is_dropped_and_counted(dev):
     skb.gso_type = 1 << 12                # no software GSO for this type
     assert dev_queue_xmit(skb) != NET_XMIT_SUCCESS
     assert dev.stats.tx_dropped == 1 and dev.received() == []
+
+
+def test_only_a_driver_whose_start_xmit_is_the_c_one_can_attach_a_descriptor():
+    class PyDriver(NetDevice):
+        def ndo_start_xmit(self, skb):
+            return NETDEV_TX_OK
+    with pytest.raises(TypeError):
+        PyDriver("pynpy").xmit_attach(1, "tap", False)

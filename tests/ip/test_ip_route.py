@@ -4,7 +4,7 @@ import errno
 import pytest
 
 from pynet.dev.pipe import pipe_pair
-from pynet.route import RTN_BROADCAST, RTN_UNICAST
+from pynet.route import RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST
 from pynet.sock import __sk_dst_check
 from pynet.stack import Stack
 from pynet.wire.ipv4 import ip_aton, ip_ntoa
@@ -95,6 +95,18 @@ def test_local_and_broadcast_addresses(stack):
     assert fib.ip_route_input(ip_aton("198.18.0.255"), ip_aton("198.18.0.9"), stack.d2) is None
     assert fib.ip_route_input(ip_aton("198.18.0.9"), ip_aton("198.18.0.1"), stack.d1) is None
 
+
+def test_local_input_dst_is_made_once_per_fib_generation(stack):
+    fib = stack.fib
+    me = ip_aton("198.18.0.2")
+    rt = fib.ip_route_input(me, ip_aton("198.18.0.9"), stack.d1)
+    assert rt.type == RTN_LOCAL and rt.dev is stack.d1 and rt.check() is rt
+    assert fib.ip_route_input(me, ip_aton("198.18.0.7"), stack.d1) is rt   # any sender
+    stack.add_route("10.0.0.0/8", via="198.18.0.1")
+    again = fib.ip_route_input(me, ip_aton("198.18.0.9"), stack.d1)
+    assert again is not rt and again.check() is again and rt.check() is None
+    stack.del_address(stack.d1, "198.18.0.2/24")
+    assert fib.ip_route_input(me, ip_aton("198.18.0.9"), stack.d1) is None
 
 def test_pmtu_lowers_every_dst_to_the_destination_then_expires(stack):
     stack.add_route("0.0.0.0/0", via="198.18.0.1")
