@@ -4,7 +4,9 @@ tcp_sendmsg + tcp_write_xmit with and without TSO. Sent segments are only
 counted (queue_xmit is a no-op that keeps nothing), so the figures are
 TCP's own cost, the ceiling of what Python can do per segment.
 
-Also GRO (csrc/gro.c) on a poll's worth of 1,448-byte frames.
+Also GRO (csrc/gro.c) on a poll's worth of 1,448-byte frames, the pure-ACK
+folding (csrc/tcp_fast.c) on a poll's worth of ACKs, and the one-call
+header build of the transmit fast path.
 """
 import dataclasses
 import os
@@ -16,10 +18,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests", "
 
 from tcpkit import B_IP, Host, client, frame  # noqa: E402
 
+from pynet._core import tcp_ack_coalesce, tcp_v4_frame_push  # noqa: E402
 from pynet.gro import gro_receive  # noqa: E402
 from pynet.skbuff import SKB  # noqa: E402
 from pynet.tcp.tcp_ipv4 import tcp_v4_rcv  # noqa: E402
 from pynet.tcp.tcp_user import tcp_recvmsg, tcp_sendmsg  # noqa: E402
+from pynet.wire.ipv4 import ipv4_hdr_push  # noqa: E402
 from pynet.wire.tcp import TcpRepr  # noqa: E402
 
 MSS = 1448
@@ -128,3 +132,47 @@ def test_gro_64_frames(benchmark):
 
     benchmark.pedantic(run, setup=setup, rounds=300)
     benchmark.extra_info["segments_per_round"] = BATCH
+
+
+def test_tcp_ack_coalesce_64_pure_acks(benchmark):
+    """A poll's worth of a bulk receiver's pure ACKs (each acknowledging one
+    more super-segment) folded in C into the first and the last."""
+    benchmark.group = "gro"
+    raw = []
+    for i in range(BATCH):
+        th = TcpRepr(40000, 80, 1000, 7 + i * 65160, 0x10, 500, timestamp=(1 + i, 2))
+        skb = frame(0xC6120002, 0xC6120001, th)
+        ack = SKB(64 + len(skb))
+        ack.reserve(64)
+        ack.put_data(skb.data)
+        ipv4_hdr_push(ack, 0xC6120002, 0xC6120001, 6, i)
+        raw.append(b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ack.tobytes())
+
+    def setup():
+        return ([SKB.from_bytes(f, headroom=64, tailroom=0) for f in raw],), {}
+
+    def run(skbs):
+        out, folded = tcp_ack_coalesce(skbs)
+        assert len(out) == 2 and folded == BATCH - 2
+
+    benchmark.pedantic(run, setup=setup, rounds=300)
+    benchmark.extra_info["acks_per_round"] = BATCH
+
+
+def test_tcp_v4_frame_push(benchmark):
+    """The transmit fast path's TCP, IPv4 and Ethernet headers in one C call,
+    onto a 64 KB super-segment's payload (timestamps, partial checksum)."""
+    benchmark.group = "tcp headers"
+    hh = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
+
+    def setup():
+        skb = SKB(160 + 45 * MSS)
+        skb.reserve(160)
+        skb.put(45 * MSS)
+        return (skb,), {}
+
+    def run(skb):
+        tcp_v4_frame_push(skb, hh, 0xC6120002, 0xC6120001, 40000, 80, 1, 2, 0x18, 500,
+                          (1, 2), (), 7, 64, 0, True, True)
+
+    benchmark.pedantic(run, setup=setup, rounds=2000)
