@@ -18,8 +18,8 @@ from pynet.tcp.tcp import RCV_SHUTDOWN, SEND_SHUTDOWN, TCP_MIN_MSS, TCP_NAGLE_CO
     TcpState
 from pynet.tcp.tcp_ipv4 import EPHEMERAL_HIGH, EPHEMERAL_LOW, tcp_v4_connect, tcp_v4_init_sock
 from pynet.tcp.tcp_timer import tcp_set_keepalive
-from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg, \
-    tcp_shutdown, tcp_sock_set_cork, tcp_sock_set_nodelay
+from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, \
+    tcp_recvmsg_into, tcp_sendmsg, tcp_shutdown, tcp_sock_set_cork, tcp_sock_set_nodelay
 from pynet.udp import UDPSocket, udp_bind, udp_recvmsg
 from pynet.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
 
@@ -373,6 +373,13 @@ class InetStreamOps:
         if dport == 0 and sk.state == _S.CLOSE:
             raise OSError(errno.ECONNREFUSED, "Connection refused")
         return tfo.tcp_sendmsg_fastopen(sk, data, now, daddr, dport)
+
+    @staticmethod
+    def recvmsg_into(sk, view, now):
+        """recv_into without MSG_PEEK: bytes copied into view once, from the skbs."""
+        if sk.state == _S.LISTEN:
+            raise OSError(errno.ENOTCONN, "")
+        return tcp_recvmsg_into(sk, view, now) if len(view) else 0
 
     @staticmethod
     def recvmsg(sk, n, peek, now):

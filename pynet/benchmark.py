@@ -312,8 +312,11 @@ class Result:
 
 
 def _bulk(item, what, nbytes, seconds, cpu, verified=True, **extra):
+    if not nbytes or not seconds:
+        # e.g. a short run under loss whose SYN was lost: no rate to give
+        raise DataError("the transfer moved no data")
     return Result(item, what, "Gbit/s", nbytes * 8 / seconds / 1e9, nbytes=nbytes,
-                  seconds=seconds, cpu_s_per_gb=cpu / (nbytes / 1e9) if nbytes else None,
+                  seconds=seconds, cpu_s_per_gb=cpu / (nbytes / 1e9),
                   verified=verified, extra=extra)
 
 

@@ -493,6 +493,11 @@ class socket:
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         view, nbytes = self._into(buffer, nbytes, "recv_into", "buffer too small for requested bytes")
+        peek, dontwait = self._flags(flags)
+        if self._ops is inet_stream_ops and not peek:
+            # straight from the skbs into the caller's buffer: one copy
+            return self._call(lambda: self._ops.recvmsg_into(self._sk, view[:nbytes], clock()),
+                              self._readable, dontwait)
         data, _ = self._recv(nbytes, flags)
         view[:len(data)] = data
         return len(data)
