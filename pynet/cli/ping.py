@@ -65,7 +65,7 @@ def cmd_ping(args):
                     shown += 1
                     if not args.json:
                         print(f"{args.size + 8} bytes from {daddr}: icmp_seq={seq} ttl={ttl} "
-                              f"time={rtt * 1000:.3g} ms", flush=True)
+                              f"time={_ms(rtt)} ms", flush=True)
                 err = ping.sock_error()
                 if err:                             # an ICMP error for one of ours
                     errors += 1
@@ -108,3 +108,12 @@ def add_parser(sub, common):
                    help="seconds to wait for replies after the last request (default 10)")
     p.add_argument("--json", action="store_true", help="the summary as JSON")
     p.set_defaults(func=cmd_ping)
+
+
+def _ms(seconds):
+    """A round-trip time as iputils prints it: three decimals below 1 ms, fewer above,
+    whole milliseconds from 100 ms (never an exponent)."""
+    ms = seconds * 1000
+    return f"{ms:.3f}" if ms < 1 else f"{ms:.2f}" if ms < 10 else f"{ms:.1f}" if ms < 100 \
+        else f"{ms:.0f}"
+

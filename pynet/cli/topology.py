@@ -182,6 +182,10 @@ def _device(args):
             dev = TapDevice(st.ifname, persist=True, netns=st.name, offload=offload, mtu=args.mtu)
         else:
             from pynet.dev.packet import PacketDevice
+            from pynet.netns import TX_OFFLOADS, run_in_netns, set_features
+            # without a vnet header pynet takes only MSS frames with finished checksums:
+            # the kernel's end must not send it 64 KB GSO frames (kernel_peer does the same)
+            run_in_netns(st.name, set_features, st.ifname, dict.fromkeys(TX_OFFLOADS, offload))
             dev = PacketDevice(st.outer_ifname, vnet_hdr=offload, mtu=args.mtu)
         return dev, f"{st.pynet_addr}/{plen}", args.gw or st.kernel_addr
     if not args.addr:

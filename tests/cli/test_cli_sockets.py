@@ -89,6 +89,29 @@ def test_get_a_file_from_the_kernel(tmp_path):
             srv.wait()
 
 
+@pytest.mark.priv
+def test_get_over_a_veth_without_offloads(tmp_path):
+    """--no-offload on a recorded veth: pynet's packet socket has no vnet header, so the
+    kernel's end must send MSS frames (its TSO/GSO off), or the transfer stalls."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.bin").write_bytes(os.urandom(8 * MIB))
+    with Topology(tmp_path, veth=True) as t:
+        srv = t.popen([sys.executable, "-m", "http.server", "-b", t.kernel_addr, "8000", "-d", str(www)],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait = (f"import socket,time\nfor _ in range(100):\n try: socket.create_connection("
+                    f"('{t.kernel_addr}', 8000)).close(); break\n except OSError: time.sleep(0.05)")
+            t.run([sys.executable, "-c", wait], check=True)       # the server listens
+            p = pynet("get", "--netns", t.name, "--no-offload", f"http://{t.kernel_addr}:8000/f.bin",
+                      "-o", tmp_path / "out.bin", "--json", run_dir=tmp_path, check=0)
+            r = json.loads(p.stdout)
+            assert r["complete"] and r["sha256"] == sha256_file(www / "f.bin")
+        finally:
+            srv.kill()
+            srv.wait()
+
+
 TRUNCATING_SERVER = """
 import socket, sys
 s = socket.create_server((sys.argv[1], 8001)); print("ready", flush=True)
