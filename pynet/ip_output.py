@@ -22,7 +22,7 @@ from pynet import skbtrace
 from pynet.checksum import skb_checksum_help
 from pynet.gso import ip_fragment_skb, skb_gso_segment
 from pynet.dev.netdevice import NETDEV_TX_BUSY, NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, net_gso_ok
-from pynet.neighbour import NUD_CONNECTED, neigh_output
+from pynet.neighbour import NUD_CONNECTED, NUD_DELAY, NUD_PROBE, neigh_output
 from pynet.skbuff import CHECKSUM_PARTIAL, SKB, SKB_GSO_UDP_L4
 from pynet.sock import IP_PMTUDISC_DONT, __sk_dst_check, sk_setup_caps
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_IP
@@ -139,7 +139,8 @@ def ip_direct_hh(net, rt, length, gso_seglen, gso_type, partial):
     needs no software help (the datagram fits the MTU, or is a GSO skb whose
     segments (gso_seglen bytes) fit and which the device segments; a partial
     checksum the device finishes), its transmit queue is empty and running,
-    and the next hop's neighbour is NUD_CONNECTED with a cached header."""
+    and the next hop's neighbour is NUD_CONNECTED (or DELAY, PROBE) with a cached
+    header."""
     dev = rt.dev
     if not dev.up or dev.qdisc or dev.queue_stopped:
         return None
@@ -151,7 +152,9 @@ def ip_direct_hh(net, rt, length, gso_seglen, gso_type, partial):
     elif length > rt.mtu or (partial and not features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM)):
         return None
     n = net.arp_tbl.lookup(dev, rt.nexthop())
-    if n is None or not n.nud_state & NUD_CONNECTED:
+    # DELAY and PROBE too: the address is known and neigh_event_send would send at once
+    # without changing anything (only STALE moves to DELAY, on the slow path)
+    if n is None or not n.nud_state & (NUD_CONNECTED | NUD_DELAY | NUD_PROBE):
         return None
     return n.hh
 

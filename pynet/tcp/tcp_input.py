@@ -8,6 +8,7 @@ filled and whose data starts at the payload; the time is sk.tcp_mstamp.
 import bisect
 import errno
 
+from pynet.neighbour import dst_confirm_neigh
 from pynet.skbuff import SKB
 from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
@@ -612,6 +613,9 @@ def tcp_ack(sk, skb):
             sk.retrans_stamp = None
         out.tcp_set_xmit_timer(sk)
         sk.ca_ops.pkts_acked(sk, acked, rtt)
+        if sk.sk_dst_cache is not None:
+            # forward progress: the next hop answers, no need to ask ARP (Linux's sk_dst_confirm)
+            dst_confirm_neigh(sk.net, sk.sk_dst_cache)
     # RFC 5681 §2: same ACK, no data, no SYN/FIN, same window, data outstanding
     is_dupack = (ack == prior_snd_una and tcb.seq == tcb.end_seq and not window_changed
                  and prior_packets and not tcb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN))

@@ -6,8 +6,7 @@ import random
 import pytest
 
 from pynet.dev.fault import FaultInjector
-from pynet.dev.pipe import pipe_pair
-from pynet.stack import Stack
+from pynet.stack import pipe_stacks
 from pynet.tcp.cong import tcp_set_congestion_control
 from pynet.tcp.tcp import TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect, tcp_v4_init_sock
@@ -17,15 +16,8 @@ from pynet.wire.ipv4 import ip_aton
 A, B = "198.18.0.1", "198.18.0.2"
 
 
-def two_stacks(wrap=lambda dev: dev):
-    da, db = pipe_pair((f"pynta{random.randrange(1 << 16):x}", f"pyntb{random.randrange(1 << 16):x}"))
-    a, b = Stack(seed=1), Stack(seed=2)
-    da, db = wrap(da), wrap(db)
-    a.add_device(da)
-    b.add_device(db)
-    a.add_address(da, A + "/24")
-    b.add_address(db, B + "/24")
-    return a, b
+def two_stacks(wrap=None):
+    return pipe_stacks((A, B), wraps=(wrap, wrap))
 
 
 def transfer(a, b, nbytes, seed=3, limit=60.0, cc="reno"):
@@ -67,6 +59,17 @@ def test_two_stacks_transfer_sha256():
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     assert c.mss_cache == 1448 and c.rx_opt.wscale_ok and c.rx_opt.tstamp_ok
     assert s.state == TcpState.CLOSE_WAIT
+
+
+def test_acked_data_confirms_the_next_hop():
+    """Forward progress confirms the neighbour (Linux's sk_dst_confirm): the sender's ARP
+    entry for B is confirmed by the last ACKs, not only by the ARP reply at the start."""
+    a, b = two_stacks()
+    data, got, c, s = transfer(a, b, 4 << 20)
+    assert got == data
+    n, = a.arp_tbl.entries.values()
+    assert a.now > 0.02                     # the ARP reply came in the first millisecond
+    assert n.confirmed == pytest.approx(a.now, abs=0.002)
 
 
 @pytest.mark.parametrize("seed,cc", [(1, "reno"), (2, "reno"), (3, "cubic")])
