@@ -33,7 +33,7 @@ class Timer:
     def mod(self, expires):
         """Arm (or re-arm) the timer to fire at `expires`."""
         if self._entry is not None:
-            self._entry[2] = None          # lazily forgotten by the heap
+            self.base._forget(self._entry)
         self.expires = expires
         self._entry = self.base._add(expires, self)
 
@@ -41,18 +41,36 @@ class Timer:
         """Disarm; returns True if it was pending (del_timer)."""
         if self._entry is None:
             return False
-        self._entry[2] = None
+        self.base._forget(self._entry)
         self._entry = None
         self.expires = None
         return True
 
 
 class TimerBase:
-    """The pending timers of one stack, a heap keyed by expiry."""
+    """The pending timers of one stack, a heap keyed by expiry.
+
+    A deleted or re-armed timer's entry stays in the heap, marked dead, so
+    either costs O(1); once dead entries are the majority the heap is rebuilt
+    without them, so a long timer (TIME_WAIT's 60 s) deleted early does not
+    hold its entry, and the memory, until it would have expired."""
+
+    _PURGE_MIN = 64                      # below this, leave dead entries to run()
 
     def __init__(self):
         self._heap = []
+        self._dead = 0                   # entries in _heap whose timer is None
         self._seq = itertools.count()    # equal expiries fire in arming order
+
+    def _forget(self, entry):
+        entry[2] = None
+        self._dead = dead = self._dead + 1
+        heap = self._heap
+        if dead > self._PURGE_MIN and dead * 2 > len(heap):
+            # in place: run() may be iterating over this very list
+            heap[:] = [e for e in heap if e[2] is not None]
+            heapq.heapify(heap)
+            self._dead = 0
 
     def _add(self, expires, timer):
         entry = [expires, next(self._seq), timer]
@@ -63,6 +81,7 @@ class TimerBase:
         heap = self._heap
         while heap and heap[0][2] is None:
             heapq.heappop(heap)
+            self._dead -= 1
 
     def next_expiry(self):
         """The earliest pending expiry, or None."""
@@ -83,6 +102,7 @@ class TimerBase:
             expires, _, timer = heap[0]
             if timer is None:
                 heapq.heappop(heap)
+                self._dead -= 1
                 continue
             if expires > now:
                 break
@@ -94,4 +114,4 @@ class TimerBase:
         return fired
 
     def __len__(self):
-        return sum(1 for e in self._heap if e[2] is not None)
+        return len(self._heap) - self._dead
