@@ -53,6 +53,12 @@ def ss(stack):
     rows = []
     for sk in socks:
         listening = sk.state.name == "LISTEN"
+        if sk.state.name == "TIME_WAIT":
+            # a TIME_WAIT sock keeps no queues and no tcp_info (ss prints none)
+            rows.append(dict(state="TIME-WAIT", recv_q=0, send_q=0,
+                             local=_endpoint(sk.saddr, sk.sport),
+                             peer=_endpoint(sk.daddr, sk.dport), info=None))
+            continue
         rows.append(dict(
             state=_SS_STATE.get(sk.state.name, sk.state.name),
             recv_q=len(sk.accept_queue) if listening else sk.sk_rmem_alloc,

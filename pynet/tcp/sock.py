@@ -300,6 +300,53 @@ class SkTimerCallback:
             self.fn(sk, now)
 
 
+class TcpTimewaitSock:
+    """What a connection in TIME_WAIT still needs (Linux's inet_timewait_sock
+    with tcp_timewait_sock): tcp_time_wait puts one in the full socket's
+    place in the tables and the full socket is done. It answers a
+    retransmitted FIN or an old duplicate with an ACK, judges whether a new
+    SYN may reopen the 4-tuple (RFC 6191), and goes when its timer fires.
+    A busy server holds thousands: each is this object, its rx_opt and one
+    timer, not a full socket's queues, counters and three timers."""
+
+    __slots__ = ("saddr", "daddr", "sport", "dport", "snd_nxt", "rcv_nxt", "rcv_wup",
+                 "rcv_wnd", "ts_offset", "rx_opt", "tcp_mstamp", "last_oow_ack_time",
+                 "hashinfo", "timer", "__weakref__")
+    state = TcpState.TIME_WAIT
+    write_queue = rtx_queue = ()       # nothing left to send (the CLI's drain reads these)
+
+    def __init__(self, sk, timers, on_timer):
+        self.saddr, self.daddr, self.sport, self.dport = sk.saddr, sk.daddr, sk.sport, sk.dport
+        self.snd_nxt = sk.snd_nxt
+        self.rcv_nxt = self.rcv_wup = sk.rcv_nxt
+        self.rcv_wnd = sk.receive_window()     # tw_rcv_wnd: the window last offered
+        self.ts_offset = sk.ts_offset
+        self.rx_opt = sk.rx_opt                # tstamp_ok, rcv_wscale, ts_recent and its stamp
+        self.tcp_mstamp = sk.tcp_mstamp
+        self.last_oow_ack_time = sk.last_oow_ack_time
+        self.hashinfo = sk.hashinfo
+        self.timer = Timer(timers, SkTimerCallback(weakref.ref(self), on_timer))
+
+    def receive_window(self):
+        win = ((self.rcv_wup + self.rcv_wnd - self.rcv_nxt) & 0xFFFFFFFF)
+        return 0 if win > 0x7FFFFFFF else win
+
+    def tcp_time_stamp(self):
+        return (int(self.tcp_mstamp * 1000) + self.ts_offset) & 0xFFFFFFFF
+
+    def __repr__(self):
+        return (f"<TcpTimewaitSock {self.saddr:#x}:{self.sport} -> {self.daddr:#x}:{self.dport} "
+                f"snd_nxt={self.snd_nxt} rcv_nxt={self.rcv_nxt}>")
+
+
+def inet_twsk_kill(tw, now=None):
+    """TIME_WAIT is over (its timer, a RST at rcv_nxt, or a new SYN that
+    reopens the 4-tuple): out of the tables, and with that, gone."""
+    tw.timer.delete()
+    if tw.hashinfo is not None:
+        tw.hashinfo.unhash(tw)
+
+
 def sock_def_noop(sk):
     """Nobody waits on a socket the user has not got (or let go of)."""
 

@@ -12,6 +12,7 @@ from pynet.neighbour import dst_confirm_neigh
 from pynet.skbuff import SKB
 from pynet.tcp import fastopen
 from pynet.tcp import tcp_output as out
+from pynet.tcp.sock import TcpTimewaitSock, inet_twsk_kill
 from pynet.tcp.tcp_recovery import (
     tcp_rack_advance, tcp_rack_detect_loss, tcp_rack_dsack_seen, tcp_rack_mark_lost,
 )
@@ -108,13 +109,18 @@ def tcp_write_err(sk):
 
 def tcp_time_wait(sk):
     """Enter TIME_WAIT (RFC 9293 §3.6): linger to answer a lost last ACK's
-    retransmitted FIN, then vanish. Linux waits 60 s, not 2*MSL."""
-    tcp_set_state(sk, _S.TIME_WAIT)
-    out.inet_csk_clear_xmit_timer(sk)
-    sk.write_queue.clear()
-    sk.rtx_queue.clear()
-    sk.packets_out = sk.retrans_out = sk.lost_out = sk.sacked_out = 0
-    sk.keepalive_timer.mod(sk.tcp_mstamp + TCP_TIMEWAIT_LEN)
+    retransmitted FIN, then vanish. Linux waits 60 s, not 2*MSL. As in
+    Linux, a small TcpTimewaitSock takes the socket's place in the tables
+    (tcp_minisocks.tcp_timewait_state_process answers for it) and the full
+    socket is done at once."""
+    if sk.ack_sched:
+        out.tcp_send_ack(sk)               # the FIN that brought us here (tcp_fin)
+    hashinfo = sk.hashinfo
+    tw = TcpTimewaitSock(sk, sk.timers, inet_twsk_kill) if hashinfo is not None else None
+    tcp_done(sk)
+    if tw is not None:
+        hashinfo.hash(tw)                  # inet_twsk_hashdance
+        tw.timer.mod(tw.tcp_mstamp + TCP_TIMEWAIT_LEN)
 
 
 # -- rate-limited replies ---------------------------------------------------------------
@@ -219,8 +225,6 @@ def tcp_validate_incoming(sk, skb):
         return False
     if not tcp_sequence(sk, tcb):
         if not flags & TCPHDR_RST:
-            if sk.state == _S.TIME_WAIT and flags & TCPHDR_FIN:
-                sk.keepalive_timer.mod(sk.tcp_mstamp + TCP_TIMEWAIT_LEN)
             tcp_send_dupack(sk, skb)
         return False
     if flags & TCPHDR_RST:
@@ -994,9 +998,6 @@ def tcp_rcv_state_process(sk, skb):
             tcp_reset(sk)
             return True
         tcp_data_queue(sk, skb)
-    elif state == _S.TIME_WAIT and tcb.tcp_flags & TCPHDR_FIN:
-        sk.keepalive_timer.mod(sk.tcp_mstamp + TCP_TIMEWAIT_LEN)
-        sk.ack_sched = sk.ack_now = True
     if sk.state != _S.CLOSE:
         out.tcp_push_pending_frames(sk)
         tcp_ack_snd_check(sk)

@@ -13,18 +13,23 @@ from pynet.tcp import fastopen
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
 from pynet.tcp.secure_seq import secure_ipv4_port_ephemeral, secure_tcp_seq, secure_tcp_ts_off
-from pynet.tcp.sock import InetConnectionSockAfOps, TcpRequestSock, TcpSock
+from pynet.tcp.sock import InetConnectionSockAfOps, TcpRequestSock, TcpSock, inet_twsk_kill
 from pynet.tcp.tcp import (
     MAX_TCP_HEADER, TCP_GSO_MAX_SIZE, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_MSS_DEFAULT,
     TCP_MAX_WSCALE, TcpSkbCb, TcpState, before, seq_add,
 )
 from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp_send_synack, \
-    tcp_synack_timer, tcp_timewait_syn_isn
+    tcp_synack_timer, tcp_timewait_state_process, tcp_timewait_syn_isn
 from pynet.wire import WireError
 from pynet.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pynet.wire.ipv4 import IPPROTO_TCP, l4_checksum, l4_partial_check
 from pynet.wire.tcp import TCP_HLEN, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, \
     TCPOPT_WINDOW, TcpPacket, TcpRepr, tcp_hdr_parse, tcp_hdr_push
+
+_TIME_WAIT = TcpState.TIME_WAIT     # module constants: an enum member read costs ~5x more
+_LISTEN = TcpState.LISTEN
+_CLOSE = TcpState.CLOSE
+_SYN_SENT = TcpState.SYN_SENT
 
 # RFC 6056 §2.1: the IANA range; Linux's default ip_local_port_range is 32768-60999
 EPHEMERAL_LOW = 32768
@@ -86,7 +91,7 @@ class TcpHashinfo:
         self.bhash[sk.sport] = self.bhash.get(sk.sport, 0) + 1
 
     def unhash(self, sk):
-        if sk.state == TcpState.LISTEN or self.lhash.get((sk.saddr, sk.sport)) is sk:
+        if sk.state == _LISTEN or self.lhash.get((sk.saddr, sk.sport)) is sk:
             removed = self.lhash.pop((sk.saddr, sk.sport), None)
         else:
             key = (sk.saddr, sk.sport, sk.daddr, sk.dport)
@@ -184,17 +189,21 @@ def tcp_v4_deliver(hashinfo, skb, tcb, now):
         tcp_v4_send_reset(hashinfo, skb, now)
         return
     sk.tcp_mstamp = now
-    if sk.state == TcpState.TIME_WAIT:
+    state = sk.state
+    if state == _TIME_WAIT:
         isn = tcp_timewait_syn_isn(sk, tcb)
         listener = hashinfo.lookup_listener(tcb.daddr, tcb.dport) if isn is not None else None
-        if listener is not None:
-            # TCP_TW_SYN: the old connection is over for good, the listener
-            # answers with an ISN past it (RFC 6191 §2)
-            inp.tcp_done(sk)
-            tcb.tw_isn = isn
-            sk = listener
-            sk.tcp_mstamp = now
-    if sk.state == TcpState.LISTEN:
+        if listener is None:
+            tcp_timewait_state_process(sk, skb)
+            return
+        # TCP_TW_SYN: the old connection is over for good, the listener
+        # answers with an ISN past it (RFC 6191 §2)
+        inet_twsk_kill(sk)
+        tcb.tw_isn = isn
+        sk = listener
+        sk.tcp_mstamp = now
+        state = _LISTEN
+    if state == _LISTEN:
         req = sk.syn_queue.get((tcb.saddr, tcb.sport))
         if req is not None:
             child, rst = tcp_check_req(sk, req, skb)
@@ -239,8 +248,8 @@ def tcp_v4_send_check(sk, skb):
 # -- connect and passive open -------------------------------------------------------------
 def tcp_v4_connect(sk, daddr, dport, now):
     """Active open (RFC 9293 §3.10.1): route, local port, ISN, then the SYN."""
-    if sk.state != TcpState.CLOSE:
-        raise OSError(errno.EISCONN if sk.state != TcpState.SYN_SENT else errno.EALREADY,
+    if sk.state != _CLOSE:
+        raise OSError(errno.EISCONN if sk.state != _SYN_SENT else errno.EALREADY,
                       "already connected")
     sk.tcp_mstamp = now
     sk.daddr, sk.dport = daddr, dport
@@ -253,7 +262,7 @@ def tcp_v4_connect(sk, daddr, dport, now):
     sk.write_seq = sk.iss
     sk.high_seq = sk.iss
     sk.ts_offset = secure_tcp_ts_off(sk.saddr, sk.daddr)
-    sk.state = TcpState.SYN_SENT
+    sk.state = _SYN_SENT
     if fastopen.tcp_fastopen_defer_connect(sk):
         return                          # TCP_FASTOPEN_CONNECT: the SYN leaves with the first send
     out.tcp_connect(sk)
@@ -309,7 +318,7 @@ def tcp_v4_syn_recv_sock(listener, req, skb):
 
 def tcp_v4_mtu_reduced(sk, mtu):
     """ICMP fragmentation needed (RFC 1191): shrink the MSS, resend what is in flight."""
-    if mtu >= sk.pmtu or sk.state in (TcpState.LISTEN, TcpState.CLOSE):
+    if mtu >= sk.pmtu or sk.state in (_LISTEN, _CLOSE):
         return
     out.tcp_sync_mss(sk, mtu)
     if sk.packets_out:
@@ -349,9 +358,9 @@ def tcp_v4_err(hashinfo, skb, type, code, info):
     seq = int.from_bytes(data[ihl + 4:ihl + 8], "big")
     del data
     sk = hashinfo.ehash.get((saddr, sport, daddr, dport))
-    if sk is None:
-        return
-    if sk.state != TcpState.SYN_SENT and not (
+    if sk is None or sk.state == _TIME_WAIT:
+        return                          # TIME_WAIT has nothing an error could concern
+    if sk.state != _SYN_SENT and not (
             not before(seq, sk.snd_una) and before(seq, sk.snd_nxt)):
         return
     sk.tcp_mstamp = hashinfo.net.now
@@ -359,7 +368,7 @@ def tcp_v4_err(hashinfo, skb, type, code, info):
         sk.af_ops.mtu_reduced(sk, info)
         return
     err, fatal = icmp_err_convert(type, code)
-    if fatal and sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
+    if fatal and sk.state in (_SYN_SENT, TcpState.SYN_RECV):
         sk.report_error(err)
         inp.tcp_done(sk)
     else:

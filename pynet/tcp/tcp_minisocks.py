@@ -1,13 +1,20 @@
-"""Passive open's second half (Linux's net/ipv4/tcp_minisocks.c): the
-segment that answers our SYN-ACK is checked against the request sock, and
-an acceptable one makes the full child socket.
+"""Linux's net/ipv4/tcp_minisocks.c: the small sockets. Passive open's
+second half (the segment that answers our SYN-ACK is checked against the
+request sock, and an acceptable one makes the full child socket), and the
+segments that reach a connection in TIME_WAIT (tcp_timewait_state_process).
 """
+from pynet.skbuff import SKB
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
-from pynet.tcp.sock import TcpSock
+from pynet.tcp.sock import TcpSock, inet_twsk_kill
 from pynet.tcp.tcp import (
-    TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, TCP_SYNACK_RETRIES, TcpState, after, between, seq_add,
+    MAX_TCP_HEADER, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_SYNACK_RETRIES,
+    TCP_TIMEWAIT_LEN, TcpState, after, between, seq_add,
 )
+from pynet.wire.tcp import tcp_hdr_push
+
+_LISTEN = TcpState.LISTEN
+_SYN_RECV = TcpState.SYN_RECV
 
 
 def inet_csk_reqsk_queue_drop(listener, req):
@@ -37,6 +44,56 @@ def tcp_timewait_syn_isn(tw, tcb):
     return seq_add(tw.snd_nxt, 65535 + 2) or 1
 
 
+def tcp_v4_timewait_ack(tw):
+    """The ACK a TIME_WAIT sock sends (Linux's tcp_v4_timewait_ack): what it
+    last acknowledged, its last window, TS.Recent echoed; from the control
+    socket, as it owns no route."""
+    skb = SKB(MAX_TCP_HEADER)
+    skb.reserve(MAX_TCP_HEADER)
+    ro = tw.rx_opt
+    ts = (tw.tcp_time_stamp(), ro.ts_recent) if ro.tstamp_ok else None
+    tcp_hdr_push(skb, tw.sport, tw.dport, tw.snd_nxt, tw.rcv_nxt, TCPHDR_ACK,
+                 min(tw.rcv_wnd >> ro.rcv_wscale, 65535), 0, 0, ts=ts, partial=True)
+    tw.hashinfo.send_reply(tw.saddr, tw.daddr, tw.sport, tw.dport, skb, tw.tcp_mstamp)
+
+
+def tcp_timewait_state_process(tw, skb):
+    """A segment for a connection in TIME_WAIT (RFC 9293 §3.10.7.4 for
+    TIME-WAIT; the SYN that may reopen it went to tcp_timewait_syn_isn
+    first). The answer is at most an ACK of what the connection held."""
+    tcb = skb.cb
+    flags = tcb.tcp_flags
+    if inp.tcp_paws_discard(tw, tcb) and not flags & TCPHDR_RST:
+        if not inp.tcp_oow_rate_limited(tw, skb):
+            tcp_v4_timewait_ack(tw)         # RFC 7323 §5.3: an old duplicate is acked
+        return
+    if not inp.tcp_sequence(tw, tcb):
+        if not flags & TCPHDR_RST:
+            if flags & TCPHDR_FIN:           # the peer's FIN again: our ACK was lost
+                tw.timer.mod(tw.tcp_mstamp + TCP_TIMEWAIT_LEN)
+            if not inp.tcp_oow_rate_limited(tw, skb):
+                tcp_v4_timewait_ack(tw)
+        return
+    if flags & TCPHDR_RST:
+        # RFC 5961 §3.2: only an exact hit ends it; in window is challenged
+        if tcb.seq == tw.rcv_nxt:
+            inet_twsk_kill(tw)
+        elif not inp.__tcp_oow_rate_limited(tw):
+            tcp_v4_timewait_ack(tw)
+        return
+    inp.tcp_replace_ts_recent(tw, tcb)
+    if flags & TCPHDR_SYN:
+        # RFC 5961 §4.2: a SYN that did not reopen the 4-tuple is challenged
+        if not inp.__tcp_oow_rate_limited(tw):
+            tcp_v4_timewait_ack(tw)
+        return
+    if tcb.seq != tcb.end_seq:
+        # data or a FIN in window: nothing can take it any more; say what we hold
+        if flags & TCPHDR_FIN:
+            tw.timer.mod(tw.tcp_mstamp + TCP_TIMEWAIT_LEN)
+        tcp_v4_timewait_ack(tw)
+
+
 def tcp_send_synack(listener, req):
     skb = out.tcp_make_synack(listener, req)
     req.snt_synack = listener.tcp_mstamp
@@ -49,7 +106,7 @@ def tcp_synack_timer(listener, req, now):
     after TCP_SYNACK_RETRIES (RFC 6298 §5.5 applied to the SYN-ACK)."""
     listener.tcp_mstamp = now
     req.num_retrans += 1
-    if req.num_retrans > TCP_SYNACK_RETRIES or listener.state != TcpState.LISTEN:
+    if req.num_retrans > TCP_SYNACK_RETRIES or listener.state != _LISTEN:
         inet_csk_reqsk_queue_drop(listener, req)
         return
     tcp_send_synack(listener, req)
@@ -68,7 +125,7 @@ def tcp_create_openreq_child(listener, req, skb):
     child.tcp_mstamp = listener.tcp_mstamp
     child.parent = listener
     child.saddr, child.daddr, child.sport, child.dport = req.saddr, req.daddr, req.sport, req.dport
-    child.state = TcpState.SYN_RECV
+    child.state = _SYN_RECV
     child.iss = req.snt_isn
     child.snd_una = req.snt_isn           # our SYN-ACK is acknowledged by tcp_ack
     child.snd_nxt = child.write_seq = child.pushed_seq = seq_add(req.snt_isn, 1)

@@ -104,6 +104,10 @@ class Host:
             setattr(sk, k, v)
         return sk
 
+    def tw(self, sk):
+        """The TIME_WAIT sock that took sk's place in the tables, or None."""
+        return self.hashinfo.ehash.get((sk.saddr, sk.sport, sk.daddr, sk.dport))
+
     def take(self):
         """Everything sent since the last take()."""
         s, self.sent = self.sent, []

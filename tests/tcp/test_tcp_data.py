@@ -204,14 +204,18 @@ def test_time_wait_acks_retransmitted_fin_and_restarts():
     assert fin.flags == "FA" and sk.state == TcpState.FIN_WAIT1
     a.deliver(peer("FA", ack=2), 1.1)               # ACK of our FIN with the peer's FIN
     ack, = a.take()
-    assert ack.ack == peer.iss + 2 and sk.state == TcpState.TIME_WAIT
+    # the full socket is done; a TIME_WAIT sock holds the 4-tuple (tcp_time_wait)
+    tw = a.tw(sk)
+    assert ack.ack == peer.iss + 2 and sk.state == TcpState.CLOSE
+    assert tw.state == TcpState.TIME_WAIT and tw.rcv_nxt == peer.iss + 2
     a.deliver(peer("FA", ack=2), 30.0)              # our ACK was lost: the FIN again
-    ack, = a.take()
-    assert ack.ack == peer.iss + 2
+    ack2, = a.take()
+    assert (ack2.flags, ack2.seq, ack2.ack, ack2.win) == ("A", ack.seq, ack.ack, ack.win)
+    assert ack2.th.timestamp[1] == ack.th.timestamp[1]   # TS.Recent still echoed
     a.run(89.9)
-    assert sk.state == TcpState.TIME_WAIT
+    assert a.tw(sk) is tw
     a.run(90.0)
-    assert sk.state == TcpState.CLOSE and not a.hashinfo.ehash
+    assert not a.hashinfo.ehash and not tw.timer.pending
 
 
 def test_simultaneous_close():
@@ -230,7 +234,8 @@ def test_simultaneous_close():
     b.deliver(fa, 1.01)
     assert c.state == s.state == TcpState.CLOSING
     link(a, b, 1.02)
-    assert c.state == s.state == TcpState.TIME_WAIT
+    assert c.state == s.state == TcpState.CLOSE
+    assert a.tw(c).state == b.tw(s).state == TcpState.TIME_WAIT
 
 
 def test_nagle_holds_small_segment_until_ack():
