@@ -21,7 +21,7 @@ from pynet.tcp.tcp import (
     TCP_DELACK_MIN, TCP_INVALID_RATELIMIT, TCP_MAX_QUICKACKS, TCP_MAX_WSCALE, TCP_MSS_DEFAULT,
     TCP_PAWS_24DAYS, TCP_RTO_MAX, TCP_RTO_MIN, TCP_TIMEOUT_FALLBACK, TCP_TIMEWAIT_LEN,
     TCP_INIT_CWND, TCPCB_EVER_RETRANS, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
-    TCPHDR_RST, TCPHDR_SYN, TcpState, after, before, between, seq_add,
+    TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpState, after, before, between, seq_add,
 )
 
 _S = TcpState
@@ -944,11 +944,71 @@ def _syn_recv_simultaneous_synack(sk, tcb):
         seq_add(tcb.seq, 1) == sk.rcv_nxt and tcb.ack_seq == sk.snd_nxt
 
 
+def tcp_rcv_established(sk, skb):
+    """Header prediction (Van Jacobson's, Linux's tcp_rcv_established fast
+    path): in ESTABLISHED, a segment with only ACK (and PSH) set, at
+    rcv_nxt, the send window unchanged, no SACK blocks, and a timestamp
+    PAWS lets in (RFC 7323 §5.3) is either in-order data, queued with the
+    least bookkeeping, or a pure ACK of new data, handed straight to
+    tcp_ack. It ends as the full RFC 9293 §3.10.7.4 path would (the
+    acceptability test passes for a segment at rcv_nxt, nothing else
+    applies). Returns False, having changed nothing, for anything else:
+    the caller then takes the slow path."""
+    tcb = skb.cb
+    ro = sk.rx_opt
+    if (tcb.tcp_flags & ~TCPHDR_PSH) != TCPHDR_ACK or tcb.seq != sk.rcv_nxt or tcb.sack or \
+            (tcb.window << ro.snd_wscale) != sk.snd_wnd:
+        return False
+    if ro.tstamp_ok and (tcb.tsval is None or
+                         ((tcb.tsval - ro.ts_recent) & 0xFFFFFFFF) > 0x7FFFFFFF):
+        return False
+    ack = tcb.ack_seq
+    snd_una = sk.snd_una
+    if before(ack, snd_una) or after(ack, sk.snd_nxt):
+        return False                       # old or impossible: counted and answered there
+    if not len(skb):
+        if ack == snd_una:
+            return False                   # a duplicate ACK (RFC 5681 §2): loss recovery's
+        sk.stats["InSegs"] += 1
+        tcp_replace_ts_recent(sk, tcb)
+        tcp_ack(sk, skb)
+    else:
+        if sk.out_of_order_queue or sk.receive_window() == 0:
+            return False                   # a hole to fill, or a closed window to enforce
+        if ack == snd_una and (sk.ca_state != TCP_CA_Open or sk.sacked_out or sk.lost_out or
+                               sk.tlp_high_seq is not None or sk.pending == out.ICSK_TIME_PROBE0):
+            return False                   # our own data needs tcp_ack's recovery steps
+        rskb = tcp_rcv_rightsize(skb)
+        if sk.sk_rmem_alloc + rskb.truesize > sk.sk_rcvbuf:
+            return False                   # tcp_rmem_schedule decides what to drop
+        sk.stats["InSegs"] += 1
+        tcp_replace_ts_recent(sk, tcb)
+        if ack != snd_una:
+            tcp_ack(sk, skb)
+        else:
+            # all tcp_ack does for an ACK that moves nothing and a window
+            # that stays (RFC 9293 §3.10.7.4: SND.WL1 follows the segment)
+            sk.rcv_tstamp = sk.tcp_mstamp
+            sk.probes_out = 0
+            if after(tcb.seq, sk.snd_wl1):
+                sk.snd_wl1 = tcb.seq
+        sk.ack_sched = True
+        tcp_event_data_recv(sk, rskb)
+        tcp_queue_rcv(sk, rskb)
+        sk.sk_data_ready(sk)
+    if sk.state != _S.CLOSE:
+        out.tcp_push_pending_frames(sk)
+        tcp_ack_snd_check(sk)
+    return True
+
+
 def tcp_rcv_state_process(sk, skb):
     """Process one segment for sk in any state. Returns True when the
     caller must answer with a RST (tcp_v4_send_reset)."""
     tcb = skb.cb
     state = sk.state
+    if state == _S.ESTABLISHED and tcp_rcv_established(sk, skb):
+        return False
     if state == _S.CLOSE:
         return True
     if state == _S.LISTEN:
