@@ -38,7 +38,7 @@ class Runner:
     def __init__(self, *stacks):
         self.stacks = stacks
         self.lock = threading.RLock()
-        self.dirty = set()          # sockets whose PollFd must be brought up to date
+        self.dirty = set()          # sockets whose callbacks fired: waiters to wake, PollFd
         self.wake_at = 0.0          # when the thread will look at the timers next
         self._efd = None
         self._thread = None
@@ -91,8 +91,10 @@ class Runner:
             os.eventfd_write(self._efd, 1)
 
     def flush_dirty(self):
+        """Wake the sockets whose callbacks fired and update their PollFds."""
         dirty, self.dirty = self.dirty, set()
         for sock in dirty:
+            sock._cond.notify_all()
             sock._update_pollfd()
 
     def _run(self):

@@ -102,9 +102,10 @@ class socket:
             self._wakeup
 
     def _wakeup(self, sk):
-        self._cond.notify_all()
-        if self._pollfd is not None:
-            self._runner.dirty.add(self)
+        # Waiters are woken when the lock holder's work is done (Runner.flush_dirty), once
+        # for a whole poll batch: woken per skb, a reader would only block on the lock the
+        # runner still holds, and cost a GIL hand-off each time.
+        self._runner.dirty.add(self)
 
     def _update_pollfd(self):
         if self._pollfd is not None and self._sk is not None:
@@ -239,8 +240,9 @@ class socket:
                 self._after()
 
     def _after(self):
-        """A call changed the socket: bring its descriptor up to date, and
-        let the runner see timers the call armed."""
+        """A call changed the socket: wake whom it woke, bring its descriptor up to
+        date, and let the runner see timers the call armed."""
+        self._runner.flush_dirty()
         self._update_pollfd()
         self._runner.kick()
 
@@ -545,6 +547,7 @@ class socket:
             sk.sk_data_ready = sk.sk_write_space = sk.sk_state_change = sk.sk_error_report = \
                 _noop
             self._runner.dirty.discard(self)
+            self._runner.flush_dirty()         # whom the release woke (a peer on a pipe)
             if self._pollfd is not None:
                 self._pollfd.close()
                 self._pollfd = None
