@@ -95,7 +95,7 @@ def tcp_reset(sk):
         sk.sk_err = errno.ECONNREFUSED
     elif sk.state == _S.CLOSE_WAIT:
         sk.sk_err = errno.EPIPE
-    elif sk.state != _S.TIME_WAIT:
+    else:
         sk.sk_err = errno.ECONNRESET
     tcp_done(sk)
     sk.sk_error_report(sk)

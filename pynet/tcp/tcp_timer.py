@@ -2,7 +2,8 @@
 callback given `now`: retransmission (RFC 6298), persist, RACK's reordering
 timer and the tail loss probe (RFC 8985) share the retransmit timer as in
 Linux (icsk_pending says which is armed), the delayed
-ACK has its own, and keepalive, FIN_WAIT2 and TIME_WAIT share sk_timer.
+ACK has its own, and keepalive and FIN_WAIT2 share sk_timer (TIME_WAIT's
+timer lives on the small TcpTimewaitSock).
 """
 from pynet.tcp import tcp_input as inp
 from pynet.tcp import tcp_output as out
@@ -95,19 +96,16 @@ def tcp_set_keepalive(sk, on):
     sk.keepalive = on
     if on and sk.state not in (_S.CLOSE, _S.LISTEN, _S.SYN_SENT):
         sk.keepalive_timer.mod(sk.tcp_mstamp + sk.keepalive_time)
-    elif not on and sk.state not in (_S.TIME_WAIT, _S.FIN_WAIT2):
+    elif not on and sk.state != _S.FIN_WAIT2:
         sk.keepalive_timer.delete()
 
 
 def tcp_keepalive_timer(sk, now):
-    """sk_timer: TIME_WAIT's end, an orphan's FIN_WAIT2 limit, or keepalive
+    """sk_timer: an orphan's FIN_WAIT2 limit, or keepalive
     (RFC 1122 §4.2.3.6): after keepalive_time idle, a probe every
     keepalive_intvl; keepalive_probes unanswered probes end the connection."""
     sk.tcp_mstamp = now
     state = sk.state
-    if state == _S.TIME_WAIT:
-        inp.tcp_done(sk)
-        return
     if state == _S.FIN_WAIT2 and sk.orphan:
         out.tcp_send_active_reset(sk)
         inp.tcp_done(sk)

@@ -179,8 +179,7 @@ def tcp_close(sk, now, linger0=False):
         inp.tcp_done(sk)
         return
     if unread or linger0:
-        if sk.state not in (_S.TIME_WAIT,):
-            out.tcp_send_active_reset(sk)
+        out.tcp_send_active_reset(sk)
         inp.tcp_done(sk)
         return
     sk.sk_shutdown |= RCV_SHUTDOWN
