@@ -69,13 +69,14 @@ class Runner:
         thread = self._thread
         if thread is None:
             return
-        self._stopping = True
+        # stopped first: a blocking call that finds the thread gone before this
+        # was set would start a new one
+        self.stopped = self._stopping = True
         os.eventfd_write(self._efd, 1)
         thread.join()
         os.close(self._efd)
         self._thread = self._efd = None
         with self.lock:
-            self.stopped = True
             for cond in self.waiters:
                 cond.notify_all()
 
