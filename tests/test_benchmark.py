@@ -2,6 +2,7 @@
 shape, and a short run of a few items against the kernel in namespaces.
 Nothing here asserts a speed."""
 import json
+import os
 import subprocess
 import sys
 
@@ -135,3 +136,13 @@ def test_report_table_from_json_runs(tmp_path, capsys):
     assert lines[0] == "| item | unit | run 1 | run 2 | CPU s/GB (run 2) |"
     assert lines[2] == "| `kernel-veth` | Gbit/s | 20.00 | 10.00 | 0.20 |"
     assert lines[3] == "| `tap-tx` | Gbit/s | 5.00 (0.25×) | error | - |"
+
+
+def test_rate_items_run_on_one_cpu_and_give_the_others_back():
+    """RR and CRR items pin themselves and what they start to one CPU, then restore."""
+    before = os.sched_getaffinity(0)
+    inside = benchmark._on_one_cpu(lambda: os.sched_getaffinity(0))()
+    assert len(inside) == 1 and inside <= before
+    assert os.sched_getaffinity(0) == before
+    pinned = [name for name, what, _, _ in benchmark._items(1.0, 10) if "one CPU" in what]
+    assert pinned == ["rr-kernel", "rr-pynet", "rr-socket", "crr-kernel", "crr-pynet"]
