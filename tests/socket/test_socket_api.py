@@ -31,6 +31,21 @@ def listener(stack, port=0, backlog=16):
     return srv
 
 
+def send_and_check(sender, receiver, data, chunk):
+    """sendall data on one socket while a thread reads it on the other, `chunk`
+    bytes a recv; the two ends' hashes must match."""
+    got = bytearray()
+
+    def read():
+        while len(got) < len(data):
+            got.extend(receiver.recv(chunk))
+    t = threading.Thread(target=read)
+    t.start()
+    sender.sendall(data)
+    t.join()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
 def pair(a, b):
     """A connected (client on a, server side on b) pair and the listener."""
     srv = listener(b)
@@ -49,17 +64,7 @@ def test_stream_both_ways_with_addresses(stacks):
     with cli, conn, srv:
         assert cli.getpeername() == (B, srv.getsockname()[1]) == conn.getsockname()
         assert (cli.family, cli.type, cli.proto) == (socket.AF_INET, socket.SOCK_STREAM, 0)
-        data = random.Random(1).randbytes(3 << 20)
-        got = bytearray()
-
-        def read():
-            while len(got) < len(data):
-                got.extend(conn.recv(1 << 20))
-        t = threading.Thread(target=read)
-        t.start()
-        cli.sendall(data)
-        t.join()
-        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        send_and_check(cli, conn, random.Random(1).randbytes(3 << 20), 1 << 20)
         conn.sendall(b"back")
         buf = bytearray(10)
         assert cli.recv_into(buf, 4) == 4 and buf[:4] == b"back"
@@ -550,17 +555,6 @@ def test_busy_poll_option_and_busy_polled_exchanges(stacks):
         cli.sendall(bytes((i,)))
         assert cli.recv(1) == bytes((i,))
     echo.join()
-    data = random.Random(3).randbytes(4 << 20)
-    got = bytearray()
-
-    def read_all():
-        while len(got) < len(data):
-            got.extend(conn.recv(1 << 16))
-
-    reader = threading.Thread(target=read_all)
-    reader.start()
-    cli.sendall(data)
-    reader.join()
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    send_and_check(cli, conn, random.Random(3).randbytes(4 << 20), 1 << 16)
     for s in (cli, conn, srv):
         s.close()
