@@ -694,11 +694,38 @@ def tcp_rcv_rightsize(skb):
     n = len(skb)
     if skb.truesize <= max(2 * n, TCP_RCV_SMALL) + SKB_TRUESIZE_OVERHEAD:
         return skb
-    small = SKB(max(n, TCP_RCV_SMALL))
+    return _skb_copy_into(skb, max(n, TCP_RCV_SMALL))
+
+
+def _skb_copy_into(skb, size):
+    """skb's data, cb and gso_size in a new buffer of `size` bytes."""
+    small = SKB(size)
     small.put_data(skb.data)
     small.gso_size = skb.gso_size
     small.cb = skb.cb
     return small
+
+
+def _slack(skb):
+    """Buffer bytes skb holds beyond its data and metadata."""
+    return skb.truesize - SKB_TRUESIZE_OVERHEAD - len(skb)
+
+
+def tcp_collapse(sk, queue):
+    """Copy the skbs of a receive or out-of-order queue that sit in buffers
+    well over their data (a GSO frame shorter than the 64 KB it was read
+    into, a head skb partly read) into buffers their size; sk_rmem_alloc
+    falls by what that frees. Linux's tcp_collapse, without merging
+    neighbours: when the reader lags, the memory the window promised is
+    found again by copying rather than by dropping data (the window
+    assumes the payload-to-buffer ratio of recent segments, and a shorter
+    frame breaks that promise)."""
+    for i in range(len(queue)):
+        skb = queue[i]
+        if _slack(skb) > len(skb) >> 6:
+            compact = _skb_copy_into(skb, len(skb))
+            sk.sk_rmem_alloc -= skb.truesize - compact.truesize
+            queue[i] = compact
 
 
 def tcp_queue_rcv(sk, skb):
@@ -765,7 +792,9 @@ def tcp_data_queue_ofo(sk, skb):
     ofo = sk.out_of_order_queue
     tcb = skb.cb
     skb = tcp_rcv_rightsize(skb)
-    if len(ofo) >= sk.ofo_limit or sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf:
+    if _rmem_over(sk):
+        skb = tcp_make_room(sk, skb)
+    if len(ofo) >= sk.ofo_limit or _rmem_over(sk):
         sk.ofo_drops += 1
         sk.stats["OfoDrop"] += 1
         return
@@ -777,19 +806,45 @@ def tcp_data_queue_ofo(sk, skb):
     tcp_sack_update(sk, tcb.seq)
 
 
+def _rmem_over(sk):
+    """Linux's test (tcp_try_rmem_schedule): a buffer not yet over its limit
+    takes one more skb. The window is free space at the payload ratio of
+    recent segments, which leaves out the metadata of the next one; this way
+    a window offered is a window honoured, and memory stays within rcvbuf
+    plus one skb."""
+    return sk.sk_rmem_alloc > sk.sk_rcvbuf
+
+
+def tcp_make_room(sk, skb):
+    """The receive buffer is over its limit: compact both queues and skb
+    itself (tcp_collapse). Returns skb, in a buffer its size if that saved
+    much; the caller sees whether the buffer has room now."""
+    tcp_collapse(sk, sk.receive_queue)
+    tcp_collapse(sk, sk.out_of_order_queue)
+    if _slack(skb) > len(skb) >> 6:
+        skb = _skb_copy_into(skb, len(skb))
+    return skb
+
+
 def tcp_rmem_schedule(sk, skb):
-    """Room for in-order data: out-of-order data is given up from the
-    highest sequence down to make it (Linux's tcp_prune_ofo_queue), since
-    only in-order data lets the connection progress."""
+    """Room for in-order data (Linux's tcp_prune_queue): first by compacting
+    what is queued (tcp_make_room), then by giving up out-of-order data from
+    the highest sequence down (tcp_prune_ofo_queue), since only in-order
+    data lets the connection progress. Returns the skb to queue, or None."""
+    if not _rmem_over(sk):
+        return skb
+    skb = tcp_make_room(sk, skb)
+    if not _rmem_over(sk):
+        return skb
     ofo = sk.out_of_order_queue
-    while sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf and ofo:
+    while _rmem_over(sk) and ofo:
         sk.sk_rmem_alloc -= ofo.pop().truesize
         sk.stats["RcvPruned"] += 1
     if ofo:
         tcp_sack_update(sk)
     else:
         sk.selective_acks = ()
-    return sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf
+    return None if _rmem_over(sk) else skb
 
 
 def tcp_data_queue(sk, skb):
@@ -813,7 +868,7 @@ def tcp_data_queue(sk, skb):
         tcb.seq = sk.rcv_nxt
     if len(skb):
         skb = tcp_rcv_rightsize(skb)
-        if sk.receive_window() == 0 or not tcp_rmem_schedule(sk, skb):
+        if sk.receive_window() == 0 or (skb := tcp_rmem_schedule(sk, skb)) is None:
             sk.stats["RcvDrop"] += 1
             sk.ack_now = True
             return
@@ -979,7 +1034,7 @@ def tcp_rcv_established(sk, skb):
                                sk.tlp_high_seq is not None or sk.pending == out.ICSK_TIME_PROBE0):
             return False                   # our own data needs tcp_ack's recovery steps
         rskb = tcp_rcv_rightsize(skb)
-        if sk.sk_rmem_alloc + rskb.truesize > sk.sk_rcvbuf:
+        if _rmem_over(sk):
             return False                   # tcp_rmem_schedule decides what to drop
         sk.stats["InSegs"] += 1
         tcp_replace_ts_recent(sk, tcb)
