@@ -1011,10 +1011,12 @@ def print_table(results, file=None):
 
 
 def markdown_table(runs):
-    """The README's table from several `--json` outputs: each run's figure with its ratio
-    to the kernel's figure of the same run, and the last run's CPU seconds per GB."""
+    """The README's table from several `--json` outputs: what each item measures, each
+    run's figure with its ratio to the kernel's figure of the same run, and the last
+    run's CPU seconds per GB."""
     names = list(dict.fromkeys(r["item"] for run in runs for r in run["results"]))
-    head = ["item", "unit"] + [f"run {i}" for i in range(1, len(runs) + 1)] + \
+    whats = {r["item"]: r["what"] for run in runs for r in run["results"] if r.get("what")}
+    head = ["item", "what", "unit"] + [f"run {i}" for i in range(1, len(runs) + 1)] + \
         [f"CPU s/GB (run {len(runs)})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:
@@ -1032,7 +1034,7 @@ def markdown_table(runs):
         last = per_run[-1]
         cpu = last.get("cpu_s_per_gb") if last else None
         cells.append(f"{cpu:.2f}" if cpu is not None else "-")
-        lines.append(f"| `{name}` | {unit} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{name}` | {whats.get(name, '')} | {unit} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

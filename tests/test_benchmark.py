@@ -122,9 +122,10 @@ def test_report_table_from_json_runs(tmp_path, capsys):
     its ratio, a failed item by its status, and the last run's CPU per GB."""
     def run(veth, tx, tx_status="ok"):
         return {"results": [
-            {"item": "kernel-veth", "unit": "Gbit/s", "value": veth, "ratio": None,
+            {"item": "kernel-veth", "what": "kernel", "unit": "Gbit/s", "value": veth, "ratio": None,
              "status": "ok", "cpu_s_per_gb": 0.2},
-            {"item": "tap-tx", "unit": "Gbit/s" if tx_status == "ok" else "", "value": tx,
+            {"item": "tap-tx", "what": "pynet", "unit": "Gbit/s" if tx_status == "ok" else "",
+             "value": tx,
              "ratio": tx / veth if tx_status == "ok" else None, "status": tx_status,
              "cpu_s_per_gb": 1.5 if tx_status == "ok" else None}]}
     paths = []
@@ -133,9 +134,9 @@ def test_report_table_from_json_runs(tmp_path, capsys):
         paths[-1].write_text(json.dumps(r))
     assert benchmark.main(["--report", *map(str, paths)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| item | unit | run 1 | run 2 | CPU s/GB (run 2) |"
-    assert lines[2] == "| `kernel-veth` | Gbit/s | 20.00 | 10.00 | 0.20 |"
-    assert lines[3] == "| `tap-tx` | Gbit/s | 5.00 (0.25×) | error | - |"
+    assert lines[0] == "| item | what | unit | run 1 | run 2 | CPU s/GB (run 2) |"
+    assert lines[2] == "| `kernel-veth` | kernel | Gbit/s | 20.00 | 10.00 | 0.20 |"
+    assert lines[3] == "| `tap-tx` | pynet | Gbit/s | 5.00 (0.25×) | error | - |"
 
 
 def test_rate_items_run_on_one_cpu_and_give_the_others_back():
