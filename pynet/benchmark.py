@@ -479,7 +479,9 @@ def bulk_pynet_tx(kind, offload, seconds, loss=0.0):
             def step(now):
                 if not closed[0]:
                     closed[0] = _pynet_send(c, src, now)
-                return closed[0] and not c.write_queue
+                # on until the kernel has everything, FIN included: under loss the
+                # tail may still need retransmitting when the write queue empties
+                return closed[0] and not c.write_queue and not c.rtx_queue
 
             _drive([stack], step, time.monotonic() + seconds + 30, [peer.dev])
             res = kp.result(timeout=30)
