@@ -18,6 +18,7 @@ TAP or a veth; softirq work done elsewhere is not counted).
     pynet bench --seconds 2 --json out.json --only tap-tx-offload kernel-veth
 """
 import argparse
+import contextlib
 import dataclasses
 import gc
 import json
@@ -291,6 +292,12 @@ class Peer:
             self.proc.kill()
         self.proc.communicate()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
 
 # -- results ---------------------------------------------------------------------------------
 @dataclasses.dataclass
@@ -354,23 +361,17 @@ def _drop_randomly(ns, percent, chains):
             raise NotAvailable(f"iptables statistic rule failed: {exc}") from None
 
 
+@contextlib.contextmanager
 def _kernel_pair(loss=0.0):
-    """Two namespaces joined by a veth: a context manager yielding (ns_a, ns_b, a, b)."""
-    from contextlib import ExitStack, contextmanager
+    """Two namespaces joined by a veth: yields (ns_a, ns_b, a, b)."""
     from pynet.netns import NetNamespace
-
-    @contextmanager
-    def cm():
-        with ExitStack() as es:
-            na = es.enter_context(NetNamespace())
-            nb = es.enter_context(NetNamespace())
-            a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24")
-            if loss:
-                # each namespace drops on its way in: loss in both directions
-                _drop_randomly(na, loss, ["INPUT"])
-                _drop_randomly(nb, loss, ["INPUT"])
-            yield na, nb, a, b
-    return cm()
+    with NetNamespace() as na, NetNamespace() as nb:
+        a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24")
+        if loss:
+            # each namespace drops on its way in: loss in both directions
+            _drop_randomly(na, loss, ["INPUT"])
+            _drop_randomly(nb, loss, ["INPUT"])
+        yield na, nb, a, b
 
 
 def _port():
@@ -468,8 +469,7 @@ def bulk_pynet_tx(kind, offload, seconds, loss=0.0):
     with kernel_peer(kind, offload=offload) as peer:
         stack = _stack_on(peer, loss)
         port = _port()
-        kp = Peer(peer.ns, "sink", peer.kernel_addr, port, 0, seed)
-        try:
+        with Peer(peer.ns, "sink", peer.kernel_addr, port, 0, seed) as kp:
             c0 = cpu_seconds()
             c = _pynet_connect(stack, peer.kernel_addr, port, time.monotonic())
             src = Source(seed)
@@ -486,8 +486,6 @@ def bulk_pynet_tx(kind, offload, seconds, loss=0.0):
             _drive([stack], step, time.monotonic() + seconds + 30, [peer.dev])
             res = kp.result(timeout=30)
             cpu = cpu_seconds() - c0
-        finally:
-            kp.kill()
         if res["bytes"] != src.nbytes:
             raise DataError(f"sent {src.nbytes} bytes, the kernel read {res['bytes']}")
         return _bulk(None, None, res["bytes"], res["seconds"], cpu + res["cpu"],
@@ -505,8 +503,8 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
         port = _port()
         ls = tcp_v4_init_sock(stack)
         inet_listen(ls, ls.hashinfo, 0, port, 8)
-        kp = Peer(peer.ns, "connect-source", peer.pynet_addr(), port, seconds, seed, ready=False)
-        try:
+        with Peer(peer.ns, "connect-source", peer.pynet_addr(), port, seconds, seed,
+                  ready=False) as kp:
             ver = Verifier(seed)
             st = {"s": None, "t0": None, "t1": None}
             c0 = cpu_seconds()
@@ -533,8 +531,6 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
             _drive([stack], lambda now: kp.proc.poll() is not None, time.monotonic() + 10,
                    [peer.dev])
             res = kp.result(timeout=10)
-        finally:
-            kp.kill()
         if res["bytes"] != ver.nbytes:
             raise DataError(f"the kernel sent {res['bytes']} bytes, pynet read {ver.nbytes}")
         s = st["s"]
@@ -542,33 +538,33 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
                      segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged)
 
 
+@contextlib.contextmanager
 def _socket_stack(peer):
-    """A running stack on the peer's TAP for the socket items: pynet.socket objects run
-    the kernel peer's own sender, receiver and RR client, so only the stack differs."""
+    """A running stack on the peer's TAP for the socket items, stopped at the end:
+    pynet.socket objects run the kernel peer's own sender, receiver and RR client,
+    so only the stack differs."""
     stack = _stack_on(peer)
     stack.start()
-    return stack
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def bulk_socket_tx(seconds):
     """pynet.socket's sendall-style writes (the peer program's source) to the kernel."""
     from pynet.netns import kernel_peer
     seed = secrets.randbits(16)
-    with kernel_peer("tap", offload=True) as peer:
-        stack = _socket_stack(peer)
-        port = _port()
-        kp = Peer(peer.ns, "sink", peer.kernel_addr, port, 0, seed)
-        try:
-            c0 = cpu_seconds()
-            with stack.socket() as s:
-                s.settimeout(seconds + 30)
-                s.connect((peer.kernel_addr, port))
-                sent = _peer_source(s, seed, seconds)
-            res = kp.result(timeout=30)
-            cpu = cpu_seconds() - c0
-        finally:
-            kp.kill()
-            stack.stop()
+    port = _port()
+    with kernel_peer("tap", offload=True) as peer, _socket_stack(peer) as stack, \
+            Peer(peer.ns, "sink", peer.kernel_addr, port, 0, seed) as kp:
+        c0 = cpu_seconds()
+        with stack.socket() as s:
+            s.settimeout(seconds + 30)
+            s.connect((peer.kernel_addr, port))
+            sent = _peer_source(s, seed, seconds)
+        res = kp.result(timeout=30)
+        cpu = cpu_seconds() - c0
     if res["bytes"] != sent["bytes"]:
         raise DataError(f"sent {sent['bytes']} bytes, the kernel read {res['bytes']}")
     return _bulk(None, None, res["bytes"], res["seconds"], cpu + res["cpu"])
@@ -578,15 +574,14 @@ def bulk_socket_rx(seconds):
     """The kernel's source to pynet.socket's recv_into loop (the peer program's sink)."""
     from pynet.netns import kernel_peer
     seed = secrets.randbits(16)
-    with kernel_peer("tap", offload=True) as peer:
-        stack = _socket_stack(peer)
-        port = _port()
-        ls = stack.socket()
+    port = _port()
+    with kernel_peer("tap", offload=True) as peer, _socket_stack(peer) as stack, \
+            stack.socket() as ls:
         ls.bind((peer.pynet_addr(), port))
         ls.listen(8)
         ls.settimeout(30)
-        kp = Peer(peer.ns, "connect-source", peer.pynet_addr(), port, seconds, seed, ready=False)
-        try:
+        with Peer(peer.ns, "connect-source", peer.pynet_addr(), port, seconds, seed,
+                  ready=False) as kp:
             c0 = cpu_seconds()
             c, _ = ls.accept()
             with c:
@@ -594,10 +589,6 @@ def bulk_socket_rx(seconds):
                 got = _peer_sink(c, seed)
             res = kp.result(timeout=30)
             cpu = cpu_seconds() - c0
-        finally:
-            kp.kill()
-            ls.close()
-            stack.stop()
     if res["bytes"] != got["bytes"]:
         raise DataError(f"the kernel sent {res['bytes']} bytes, pynet read {got['bytes']}")
     return _bulk(None, None, got["bytes"], got["seconds"], cpu + res["cpu"])
@@ -606,18 +597,12 @@ def bulk_socket_rx(seconds):
 def rr_socket(seconds):
     """The peer program's RR client on a pynet.socket against the kernel's echo server."""
     from pynet.netns import kernel_peer
-    with kernel_peer("tap", offload=True) as peer:
-        stack = _socket_stack(peer)
-        port = _port()
-        srv = Peer(peer.ns, "echo", peer.kernel_addr, port)
-        try:
-            with stack.socket() as s:
-                s.settimeout(30)
-                s.connect((peer.kernel_addr, port))
-                res = _peer_rr(s, seconds)
-        finally:
-            srv.kill()
-            stack.stop()
+    port = _port()
+    with kernel_peer("tap", offload=True) as peer, _socket_stack(peer) as stack, \
+            Peer(peer.ns, "echo", peer.kernel_addr, port), stack.socket() as s:
+        s.settimeout(30)
+        s.connect((peer.kernel_addr, port))
+        res = _peer_rr(s, seconds)
     return Result(None, None, "trans/s", res["transactions"] / res["seconds"],
                   seconds=res["seconds"], verified=True,
                   extra={"transactions": res["transactions"]})
@@ -665,16 +650,10 @@ def bulk_kernel(seconds, loss=0.0):
     seed = secrets.randbits(16)
     with _kernel_pair(loss) as (na, nb, a, b):
         port = _port()
-        sink = Peer(nb, "sink", b, port, 0, seed)
-        try:
-            src = Peer(na, "connect-source", b, port, seconds, seed, ready=False)
-            try:
-                rs = src.result(timeout=seconds + 30)
-                rk = sink.result(timeout=30)
-            finally:
-                src.kill()
-        finally:
-            sink.kill()
+        with Peer(nb, "sink", b, port, 0, seed) as sink, \
+                Peer(na, "connect-source", b, port, seconds, seed, ready=False) as src:
+            rs = src.result(timeout=seconds + 30)
+            rk = sink.result(timeout=30)
     if rs["bytes"] != rk["bytes"]:
         raise DataError(f"sent {rs['bytes']}, received {rk['bytes']}")
     return _bulk(None, None, rk["bytes"], rk["seconds"], rs["cpu"] + rk["cpu"])
@@ -685,11 +664,8 @@ def _kernel_client_server(server, client, seconds, unit, count):
     namespaces: `count` of the client's result per second, in `unit`."""
     with _kernel_pair() as (na, nb, a, b):
         port = _port()
-        srv = Peer(nb, server, b, port)
-        try:
+        with Peer(nb, server, b, port):
             res = Peer(na, client, b, port, seconds, ready=False).result(timeout=seconds + 60)
-        finally:
-            srv.kill()
     return Result(None, None, unit, res[count] / res["seconds"], seconds=res["seconds"],
                   verified=True, extra={count: res[count]})
 
@@ -706,8 +682,7 @@ def rr_pynet(seconds):
     with kernel_peer("tap", offload=True) as peer:
         stack = _stack_on(peer)
         port = _port()
-        srv = Peer(peer.ns, "echo", peer.kernel_addr, port)
-        try:
+        with Peer(peer.ns, "echo", peer.kernel_addr, port):
             c = _pynet_connect(stack, peer.kernel_addr, port, time.monotonic())
             st = {"n": 0, "out": False, "t0": None, "end": None}
 
@@ -740,8 +715,6 @@ def rr_pynet(seconds):
                     st["out"] = True
 
             _drive([stack], step, time.monotonic() + seconds + 30, [peer.dev])
-        finally:
-            srv.kill()
     t = st["t1"] - st["t0"]
     return Result(None, None, "trans/s", st["n"] / t, seconds=t, verified=True,
                   extra={"transactions": st["n"]})
@@ -791,11 +764,9 @@ def crr_pynet(seconds):
             exit_check[0] = now + 0.01
             return cl.proc.poll() is not None
 
-        try:
+        with cl:
             _drive([stack], step, time.monotonic() + seconds + 60, [peer.dev, cl.proc.stdout])
             res = cl.result(timeout=10)
-        finally:
-            cl.kill()
     return Result(None, None, "conn/s", res["connections"] / res["seconds"],
                   seconds=res["seconds"], verified=True,
                   extra={"connections": res["connections"], "served": served[0],
