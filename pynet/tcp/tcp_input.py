@@ -28,6 +28,7 @@ _S = TcpState
 _CLOCK_G = 0.001      # RFC 6298 §2: the clock granularity G (the TSval clock ticks in ms)
 SKB_TRUESIZE_OVERHEAD = SKB(0).truesize   # what an skb costs beyond its buffer
 TCP_RCV_SMALL = 2048                      # buffer for small payloads copied out of big ones
+TCP_COLLAPSE_SLACK = 256                  # spare buffer bytes worth a copy once rcvbuf is full
 
 
 # -- RTT and RTO (RFC 6298) ----------------------------------------------------
@@ -712,17 +713,18 @@ def _slack(skb):
 
 
 def tcp_collapse(sk, queue):
-    """Copy the skbs of a receive or out-of-order queue that sit in buffers
-    well over their data (a GSO frame shorter than the 64 KB it was read
-    into, a head skb partly read) into buffers their size; sk_rmem_alloc
-    falls by what that frees. Linux's tcp_collapse, without merging
+    """Copy the skbs of a receive or out-of-order queue whose buffers have
+    more than TCP_COLLAPSE_SLACK bytes to spare (a GSO frame shorter than
+    the 64 KB it was read into, a head skb partly read, even a full frame's
+    few hundred bytes: a window's worth of them adds up) into buffers their
+    size; sk_rmem_alloc falls by what that frees. Linux's tcp_collapse, without merging
     neighbours: when the reader lags, the memory the window promised is
     found again by copying rather than by dropping data (the window
     assumes the payload-to-buffer ratio of recent segments, and a shorter
     frame breaks that promise)."""
     for i in range(len(queue)):
         skb = queue[i]
-        if _slack(skb) > len(skb) >> 6:
+        if _slack(skb) > TCP_COLLAPSE_SLACK:
             compact = _skb_copy_into(skb, len(skb))
             sk.sk_rmem_alloc -= skb.truesize - compact.truesize
             queue[i] = compact
@@ -817,11 +819,11 @@ def _rmem_over(sk):
 
 def tcp_make_room(sk, skb):
     """The receive buffer is over its limit: compact both queues and skb
-    itself (tcp_collapse). Returns skb, in a buffer its size if that saved
-    much; the caller sees whether the buffer has room now."""
+    itself (tcp_collapse). Returns skb, in a buffer its size if it had
+    slack; the caller sees whether the buffer has room now."""
     tcp_collapse(sk, sk.receive_queue)
     tcp_collapse(sk, sk.out_of_order_queue)
-    if _slack(skb) > len(skb) >> 6:
+    if _slack(skb) > TCP_COLLAPSE_SLACK:
         skb = _skb_copy_into(skb, len(skb))
     return skb
 
