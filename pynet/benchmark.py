@@ -399,11 +399,9 @@ def _stack_on(peer, loss=0.0):
     return stack
 
 
-POLL_BUDGET = 64
-
-
 def _drive(stacks, step, deadline, fds):
     """Poll the stacks on real time calling step(now) until it returns True."""
+    from pynet.stack import NAPI_POLL_WEIGHT
     while True:
         now = time.monotonic()
         if now > deadline:
@@ -412,7 +410,7 @@ def _drive(stacks, step, deadline, fds):
         for s in stacks:
             # a full budget: more frames wait, poll again before sleeping (as the runner
             # does); a partial one drained the device and one more poll would find nothing
-            busy |= s.poll(now, POLL_BUDGET) >= POLL_BUDGET
+            busy |= s.poll(now) >= NAPI_POLL_WEIGHT
         if step(now):
             return
         if busy:

@@ -27,6 +27,8 @@ import threading
 import weakref
 import time
 
+from pynet.stack import NAPI_POLL_WEIGHT
+
 clock = time.monotonic
 _IDLE = 1.0        # longest sleep: picks up devices added while running
 BUSY_LOOP_MAX = 0.001   # longest a socket call polls the devices before it sleeps
@@ -116,8 +118,7 @@ class Runner:
                     busy = False
                     for stack in self.stacks:
                         # a full budget on some device: frames are waiting, poll again at once
-                        budget = 64
-                        busy |= stack.poll(now, budget) >= budget
+                        busy |= stack.poll(now) >= NAPI_POLL_WEIGHT
                     self.flush_dirty()
                     nxt = min((t for t in (s.next_timer() for s in self.stacks) if t is not None),
                               default=None)

@@ -36,6 +36,8 @@ from pynet.udp import UDPSocket, UdpTable, udp_err, udp_rcv
 from pynet.wire.ethernet import ETH_HLEN, ETH_P_ARP, ETH_P_IP
 from pynet.wire.ipv4 import IPPROTO_ICMP, IPPROTO_UDP, ip_aton
 
+NAPI_POLL_WEIGHT = 64      # frames taken from a device per poll (Linux's default weight)
+
 
 def _prefix(cidr):
     addr, _, plen = cidr.partition("/")
@@ -156,7 +158,7 @@ class Stack:
         self.stop()
 
     # -- the loop -------------------------------------------------------------------
-    def poll(self, now, budget=64):
+    def poll(self, now, budget=NAPI_POLL_WEIGHT):
         """Receive up to `budget` frames per device, run due timers, flush transmit queues.
 
         Returns the number of frames received. Malformed input is counted and

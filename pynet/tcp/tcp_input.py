@@ -712,20 +712,25 @@ def _slack(skb):
     return skb.truesize - SKB_TRUESIZE_OVERHEAD - len(skb)
 
 
+def _skb_compact(skb):
+    """skb, or a copy in a buffer its size when it has more than
+    TCP_COLLAPSE_SLACK bytes to spare (a GSO frame shorter than the 64 KB it
+    was read into, a head skb partly read, even a full frame's few hundred
+    bytes: a window's worth of them adds up)."""
+    return _skb_copy_into(skb, len(skb)) if _slack(skb) > TCP_COLLAPSE_SLACK else skb
+
+
 def tcp_collapse(sk, queue):
-    """Copy the skbs of a receive or out-of-order queue whose buffers have
-    more than TCP_COLLAPSE_SLACK bytes to spare (a GSO frame shorter than
-    the 64 KB it was read into, a head skb partly read, even a full frame's
-    few hundred bytes: a window's worth of them adds up) into buffers their
-    size; sk_rmem_alloc falls by what that frees. Linux's tcp_collapse, without merging
+    """Compact each skb of a receive or out-of-order queue; sk_rmem_alloc
+    falls by what that frees. Linux's tcp_collapse, without merging
     neighbours: when the reader lags, the memory the window promised is
     found again by copying rather than by dropping data (the window
     assumes the payload-to-buffer ratio of recent segments, and a shorter
     frame breaks that promise)."""
     for i in range(len(queue)):
         skb = queue[i]
-        if _slack(skb) > TCP_COLLAPSE_SLACK:
-            compact = _skb_copy_into(skb, len(skb))
+        compact = _skb_compact(skb)
+        if compact is not skb:
             sk.sk_rmem_alloc -= skb.truesize - compact.truesize
             queue[i] = compact
 
@@ -823,9 +828,7 @@ def tcp_make_room(sk, skb):
     slack; the caller sees whether the buffer has room now."""
     tcp_collapse(sk, sk.receive_queue)
     tcp_collapse(sk, sk.out_of_order_queue)
-    if _slack(skb) > TCP_COLLAPSE_SLACK:
-        skb = _skb_copy_into(skb, len(skb))
-    return skb
+    return _skb_compact(skb)
 
 
 def tcp_rmem_schedule(sk, skb):
@@ -1035,9 +1038,9 @@ def tcp_rcv_established(sk, skb):
         if ack == snd_una and (sk.ca_state != TCP_CA_Open or sk.sacked_out or sk.lost_out or
                                sk.tlp_high_seq is not None or sk.pending == out.ICSK_TIME_PROBE0):
             return False                   # our own data needs tcp_ack's recovery steps
-        rskb = tcp_rcv_rightsize(skb)
         if _rmem_over(sk):
             return False                   # tcp_rmem_schedule decides what to drop
+        rskb = tcp_rcv_rightsize(skb)
         sk.stats["InSegs"] += 1
         tcp_replace_ts_recent(sk, tcb)
         if ack != snd_una:
