@@ -32,16 +32,22 @@ class Timer:
 
     def mod(self, expires):
         """Arm (or re-arm) the timer to fire at `expires`."""
+        base = self.base
         if self._entry is not None:
-            self.base._forget(self._entry)
+            if expires == self.expires:
+                return                       # as mod_timer: pending, same expiry
+            base._forget(self._entry)
         self.expires = expires
-        self._entry = self.base._add(expires, self)
+        # TimerBase._add inline: TCP arms two or three timers per segment
+        self._entry = entry = [expires, next(base._seq), self]
+        heapq.heappush(base._heap, entry)
 
     def delete(self):
         """Disarm; returns True if it was pending (del_timer)."""
-        if self._entry is None:
+        entry = self._entry
+        if entry is None:
             return False
-        self.base._forget(self._entry)
+        self.base._forget(entry)
         self._entry = None
         self.expires = None
         return True
@@ -71,11 +77,6 @@ class TimerBase:
             heap[:] = [e for e in heap if e[2] is not None]
             heapq.heapify(heap)
             self._dead = 0
-
-    def _add(self, expires, timer):
-        entry = [expires, next(self._seq), timer]
-        heapq.heappush(self._heap, entry)
-        return entry
 
     def _prune(self):
         heap = self._heap
