@@ -87,14 +87,23 @@ class Runner:
         thread looks before it would have (caller holds the lock)."""
         if self._efd is None:
             return
-        nxt = min((t for t in (s.next_timer() for s in self.stacks) if t is not None), default=None)
-        queued = any(dev.qdisc for s in self.stacks for dev in s.devices.values())
+        nxt = None
+        queued = False
+        for s in self.stacks:          # plain loops: this runs after every socket call
+            t = s.next_timer()
+            if t is not None and (nxt is None or t < nxt):
+                nxt = t
+            for dev in s.devices.values():
+                if dev.qdisc:
+                    queued = True
         if queued or (nxt is not None and nxt < self.wake_at):
             self.wake_at = nxt if nxt is not None else 0.0
             os.eventfd_write(self._efd, 1)
 
     def flush_dirty(self):
         """Wake the sockets whose callbacks fired and update their PollFds."""
+        if not self.dirty:
+            return
         dirty, self.dirty = self.dirty, set()
         for sock in dirty:
             sock._cond.notify_all()

@@ -33,6 +33,8 @@ AF_INET = _socket.AF_INET
 SOCK_STREAM, SOCK_DGRAM = _socket.SOCK_STREAM, _socket.SOCK_DGRAM
 _TYPE_FLAGS = _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC
 MSG_PEEK, MSG_DONTWAIT = _socket.MSG_PEEK, _socket.MSG_DONTWAIT
+# plain ints for the per-call test: `&` on the enum members builds a MsgFlag each time
+_PEEK, _DONTWAIT = int(MSG_PEEK), int(MSG_DONTWAIT)
 MSG_FASTOPEN = 0x20000000      # Linux's; the stdlib does not export it
 SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED = 1, 2, 3      # struct socket's state
 _GLOBAL_DEFAULT_TIMEOUT = _socket._GLOBAL_DEFAULT_TIMEOUT
@@ -47,6 +49,8 @@ def _oserror(err):
 
 def _int_arg(value):
     """An int argument as CPython's 'i' format reads it, with its errors."""
+    if type(value) is int and -_INT_MAX - 1 <= value <= _INT_MAX:
+        return value                       # the common case, every send and recv
     if not hasattr(value, "__index__"):
         raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
     v = value.__index__()
@@ -350,7 +354,7 @@ class socket:
     # -- data -----------------------------------------------------------------------------------
     def _flags(self, flags):
         flags = _int_arg(flags)
-        return bool(flags & MSG_PEEK), bool(flags & MSG_DONTWAIT)
+        return bool(flags & _PEEK), bool(flags & _DONTWAIT)
 
     def send(self, data, flags=0):
         view = _bytes_like(data)
