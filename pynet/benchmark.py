@@ -1015,12 +1015,24 @@ def to_json(results, seconds):
             "results": [dataclasses.asdict(r) for r in results]}
 
 
+def _only_items(p, only, nconn):
+    """--only's names, split at commas too; an unknown one is a usage error (exit 2)."""
+    if not only:
+        return None
+    names = [n for arg in only for n in arg.split(",") if n]
+    unknown = sorted(set(names) - {it[0] for it in _items(0, nconn)})
+    if unknown:
+        p.error(f"unknown items: {', '.join(unknown)} (pynet bench --list names them)")
+    return names
+
+
 def add_arguments(p):
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each item (10)")
     p.add_argument("--quick", action="store_true", help="1 s per item, 1,000 connections")
     p.add_argument("--connections", type=int, default=10000,
                    help="idle connections for the memory item (10,000)")
-    p.add_argument("--only", nargs="+", metavar="ITEM", help="run only these items")
+    p.add_argument("--only", nargs="+", metavar="ITEM",
+                   help="run only these items (names as --list gives them, spaces or commas between)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON ('-': stdout)")
     p.add_argument("--list", action="store_true", help="list the items and exit")
     p.add_argument("--report", nargs="+", metavar="JSON",
@@ -1028,6 +1040,7 @@ def add_arguments(p):
 
 
 def cmd_bench(args):
+    only = _only_items(args.parser, args.only, args.connections)
     if args.report:
         runs = []
         for path in args.report:
@@ -1048,7 +1061,7 @@ def cmd_bench(args):
         if name:
             print(f"[{i + 1}/{n}] {name} ...", file=err, flush=True)
 
-    results = run(seconds, args.only, nconn, progress)
+    results = run(seconds, only, nconn, progress)
     if args.json == "-":
         json.dump(to_json(results, seconds), sys.stdout, indent=1)
         print()
@@ -1064,7 +1077,7 @@ def add_parser(sub):
     """`pynet bench`, registered by pynet.cli."""
     p = sub.add_parser("bench", help="pynet's TCP against the kernel's, side by side (root)")
     add_arguments(p)
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_bench, parser=p)
 
 
 def main(argv=None):
@@ -1073,6 +1086,7 @@ def main(argv=None):
         return peer_main(argv[1:])
     p = argparse.ArgumentParser(prog="pynet bench", description=__doc__.split("\n\n")[0])
     add_arguments(p)
+    p.set_defaults(parser=p)
     return cmd_bench(p.parse_args(argv))
 
 

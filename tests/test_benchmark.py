@@ -117,6 +117,26 @@ def test_unknown_item_is_refused():
         benchmark.run(0.1, ["no-such-item"])
 
 
+def test_cli_names_unknown_items_as_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        benchmark.main(["--only", "pipe,no-such-item", "rr-kernel"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown items: no-such-item" in err and "Traceback" not in err
+
+
+def test_cli_takes_items_separated_by_commas(monkeypatch, capsys):
+    seen = {}
+
+    def run(seconds, only, nconn, progress):
+        seen["only"] = only
+        return []
+
+    monkeypatch.setattr(benchmark, "run", run)
+    assert benchmark.main(["--only", "pipe,pipe-offload", "mem-idle", "--json", "-"]) == 0
+    assert seen["only"] == ["pipe", "pipe-offload", "mem-idle"]
+
+
 def test_report_table_from_json_runs(tmp_path, capsys):
     """--report turns --json outputs into the README's table: every run's figure with
     its ratio, a failed item by its status, and the last run's CPU per GB."""
