@@ -83,6 +83,15 @@ struct sk_buff {
     unsigned char cb[SKB_CB_SIZE];  /* scratch for the layer that owns the skb */
 };
 
+/* The large-buffer cache (skb.c): what it holds and did since the start. */
+#define SKB_CACHE_BYTES (16u << 20)
+struct skb_buf_cache_stats {
+    uint64_t buffers, bytes;     /* waiting now */
+    uint64_t hits, misses;       /* allocations of a cached size: served, or from malloc */
+    uint64_t overflow;           /* frees past SKB_CACHE_BYTES, given back to malloc */
+};
+void skb_buf_cache_read_stats(struct skb_buf_cache_stats *out);
+
 int skb_init(struct sk_buff *skb, uint32_t size);
 void skb_release(struct sk_buff *skb);
 int skb_clone_into(struct sk_buff *n, struct sk_buff *skb);

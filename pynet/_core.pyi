@@ -6,6 +6,7 @@ from typing_extensions import Buffer
 
 # -- packet buffer (pynet.skbuff) ---------------------------------------------------------
 SKB_MAX_ALLOC: int
+SKB_CACHE_BYTES: int
 CHECKSUM_NONE: int
 CHECKSUM_UNNECESSARY: int
 CHECKSUM_COMPLETE: int
@@ -206,6 +207,9 @@ class NetDeviceBase:
     def xmit_attached(self) -> bool: ...
     def qdisc_run(self, quota: int = 64) -> None: ...
     def rx_batch(self, budget: int, now: float | None = None) -> list[SKB]: ...
+
+def skb_buf_cache_info() -> dict[str, int]:
+    """Freed 16-256 KB skb buffers kept for reuse: buffers, bytes, hits, misses, overflow."""
 
 def skb_pool_fill(pool: list[SKB], n: int, size: int, headroom: int) -> None: ...
 

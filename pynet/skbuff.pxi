@@ -461,9 +461,20 @@ cdef class SKBQueue:
         return f"<SKBQueue qlen={len(self._q)} bytes={self.bytes} limit={self.limit} dropped={self.dropped}>"
 
 
+def skb_buf_cache_info():
+    """The large-buffer cache of csrc/skb.c (freed 16-256 KB skb buffers kept
+    for reuse, at most SKB_CACHE_BYTES): a dict of buffers and bytes waiting,
+    hits and misses of allocations of a cached size, and overflow (frees
+    past the bound, given back to malloc)."""
+    cdef skb_buf_cache_stats st
+    skb_buf_cache_read_stats(&st)
+    return {"buffers": st.buffers, "bytes": st.bytes, "hits": st.hits, "misses": st.misses,
+            "overflow": st.overflow}
+
+
 # Constants re-exported to Python (the C enums are compile-time only).
 globals().update(
-    SKB_MAX_ALLOC=SKB_MAX_ALLOC,
+    SKB_MAX_ALLOC=SKB_MAX_ALLOC, SKB_CACHE_BYTES=SKB_CACHE_BYTES,
     CHECKSUM_NONE=CHECKSUM_NONE, CHECKSUM_UNNECESSARY=CHECKSUM_UNNECESSARY,
     CHECKSUM_COMPLETE=CHECKSUM_COMPLETE, CHECKSUM_PARTIAL=CHECKSUM_PARTIAL,
     SKB_GSO_TCPV4=SKB_GSO_TCPV4, SKB_GSO_TCPV6=SKB_GSO_TCPV6, SKB_GSO_UDP_L4=SKB_GSO_UDP_L4,

@@ -14,13 +14,15 @@ from pynet._core import (  # noqa: F401
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SKB_GSO_UDP_L4,
+    SKB_CACHE_BYTES,
     SKB_MAX_ALLOC,
     SKBError,
     SKBQueue,
+    skb_buf_cache_info,
 )
 
 __all__ = [
-    "SKB", "SKBQueue", "SKBError", "SKB_MAX_ALLOC",
+    "SKB", "SKBQueue", "SKBError", "SKB_MAX_ALLOC", "SKB_CACHE_BYTES", "skb_buf_cache_info",
     "CHECKSUM_NONE", "CHECKSUM_UNNECESSARY", "CHECKSUM_COMPLETE", "CHECKSUM_PARTIAL",
     "SKB_GSO_TCPV4", "SKB_GSO_TCPV6", "SKB_GSO_UDP_L4", "SKB_GSO_DODGY", "SKB_GSO_TCP_ECN",
 ]

@@ -3,8 +3,8 @@ import gc
 
 import pytest
 
-from pynet.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB, SKB_MAX_ALLOC,
-                          SKBError, SKBQueue)
+from pynet.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB, SKB_CACHE_BYTES, SKB_MAX_ALLOC,
+                          SKBError, SKBQueue, skb_buf_cache_info)
 
 
 def test_fresh_skb_is_empty_with_all_room_at_the_tail():
@@ -100,6 +100,35 @@ def test_buffer_survives_the_original_and_clones_free_cleanly():
     del skb
     gc.collect()
     assert all(c.tobytes() == b"x" * 1000 for c in clones)
+
+
+def test_a_freed_large_buffer_serves_the_next_skb_of_its_size_as_a_fresh_one():
+    skb = SKB(65618)          # a TAP receive buffer
+    skb.reserve(64)
+    skb.put_data(b"\xab" * 1000)
+    skb.ip_summed = CHECKSUM_PARTIAL
+    before = skb_buf_cache_info()
+    del skb
+    again = SKB(66000)        # the same 4 KB size class: 64-68 KB
+    after = skb_buf_cache_info()
+    assert after["hits"] == before["hits"] + 1
+    assert (len(again), again.headroom, again.tailroom) == (0, 0, 66000)
+    assert again.ip_summed == CHECKSUM_NONE
+    again.put_data(b"\x01" * 66000)
+    assert again.tobytes() == b"\x01" * 66000
+
+
+def test_the_large_buffer_cache_is_bounded_and_counts_what_it_gave_back():
+    before = skb_buf_cache_info()
+    n = SKB_CACHE_BYTES // 65536 + 50      # more 64 KB buffers than the cache may keep
+    skbs = [SKB(65536) for _ in range(n)]
+    del skbs
+    after = skb_buf_cache_info()
+    assert after["bytes"] <= SKB_CACHE_BYTES
+    assert after["overflow"] >= before["overflow"] + 50
+    tiny = [SKB(1500) for _ in range(100)]      # small buffers are malloc's alone
+    del tiny
+    assert skb_buf_cache_info()["buffers"] == after["buffers"]
 
 
 def test_copy_moves_header_offsets_with_the_data():

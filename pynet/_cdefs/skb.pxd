@@ -22,6 +22,14 @@ cdef extern from "skb.h" nogil:
         SKB_ENOTEMPTY
         SKB_ERANGE
 
+    struct skb_buf_cache_stats:
+        uint64_t buffers, bytes, hits, misses, overflow
+
+    enum:
+        SKB_CACHE_BYTES
+
+    void skb_buf_cache_read_stats(skb_buf_cache_stats *out)
+
     struct skb_shared_info:
         uint32_t dataref
         uint32_t size
