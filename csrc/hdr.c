@@ -232,7 +232,8 @@ void ipv4_hdr_write(unsigned char *p, uint32_t saddr, uint32_t daddr, uint8_t pr
     csum_put_be16(p + IPH_CHECK, ip_fast_csum(p, 5));
 }
 
-int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, struct ipv4_hot *h)
+int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, int gso_tcp,
+                   struct ipv4_hot *h)
 {
     if (len < IPH_LEN)
         return HDR_ESHORT;
@@ -241,13 +242,15 @@ int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, struct ipv4
     unsigned ihl = (p[IPH_VER_IHL] & 0x0f) * 4u;
     if (ihl < IPH_LEN || ihl > len)
         return HDR_EIHL;
-    unsigned tot_len = csum_get_be16(p + IPH_TOT_LEN);
+    uint32_t tot_len = csum_get_be16(p + IPH_TOT_LEN);
+    if (tot_len == 0 && gso_tcp && len > 0xFFFF)
+        tot_len = len;
     if (tot_len < ihl || tot_len > len)
         return HDR_ETOTLEN;
     if (verify && ip_fast_csum(p, ihl / 4) != 0)
         return HDR_ECSUM;
     h->ihl = (uint16_t)ihl;
-    h->tot_len = (uint16_t)tot_len;
+    h->tot_len = tot_len;
     h->id = csum_get_be16(p + IPH_ID);
     h->frag_off = csum_get_be16(p + IPH_FRAG_OFF);
     h->tos = p[IPH_TOS];

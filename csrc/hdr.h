@@ -90,7 +90,7 @@ void ipv4_hdr_write(unsigned char *p, uint32_t saddr, uint32_t daddr, uint8_t pr
 /* What ipv4_hdr_parse reads. */
 struct ipv4_hot {
     uint16_t ihl;           /* header length in bytes */
-    uint16_t tot_len;
+    uint32_t tot_len;       /* over 65535 only for a BIG TCP GSO packet */
     uint16_t id;
     uint16_t frag_off;      /* flags and offset, as on the wire */
     uint8_t tos, ttl, protocol;
@@ -98,7 +98,10 @@ struct ipv4_hot {
 };
 
 /* Validate and read the IPv4 header at p[0..len), checksum included when
- * verify: 0 or HDR_ESHORT / HDR_EVERSION / HDR_EIHL / HDR_ETOTLEN / HDR_ECSUM. */
-int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, struct ipv4_hot *h);
+ * verify: 0 or HDR_ESHORT / HDR_EVERSION / HDR_EIHL / HDR_ETOTLEN / HDR_ECSUM.
+ * gso_tcp: p is a TCP GSO packet, whose tot_len of 0 stands for len when
+ * len is over 65535 (BIG TCP, Linux's iph_totlen). */
+int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, int gso_tcp,
+                   struct ipv4_hot *h);
 
 #endif

@@ -24,7 +24,7 @@
  * trim). At most SKB_CACHE_BYTES wait; beyond that they are freed. A mutex,
  * because C's GSO allocates without the GIL. */
 #define SKB_CACHE_MIN (16u << 10)
-#define SKB_CACHE_MAX (256u << 10)
+#define SKB_CACHE_MAX (320u << 10)   /* a 256 KB BIG TCP super-segment and its headers */
 #define SKB_CACHE_ALIGN (4u << 10)
 #define SKB_CACHE_CLASSES (SKB_CACHE_MAX / SKB_CACHE_ALIGN + 1)
 

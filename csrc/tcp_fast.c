@@ -20,7 +20,7 @@ int tcp_pure_ack(const unsigned char *p, uint32_t len, int csum_ok, struct tcp_a
     if (len < ETH_HLEN + IPH_LEN + TH_LEN || csum_get_be16(p + 12) != ETH_P_IP)
         return 0;
     const unsigned char *iph = p + ETH_HLEN;
-    if (ipv4_hdr_parse(iph, len - ETH_HLEN, 1, &ip) != HDR_OK || ip.ihl != IPH_LEN
+    if (ipv4_hdr_parse(iph, len - ETH_HLEN, 1, 0, &ip) != HDR_OK || ip.ihl != IPH_LEN
         || ip.protocol != IPPROTO_TCP || (ip.frag_off & IP_MF_OFFSET))
         return 0;
     const unsigned char *tcph = iph + IPH_LEN;

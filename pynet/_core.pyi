@@ -209,7 +209,7 @@ class NetDeviceBase:
     def rx_batch(self, budget: int, now: float | None = None) -> list[SKB]: ...
 
 def skb_buf_cache_info() -> dict[str, int]:
-    """Freed 16-256 KB skb buffers kept for reuse: buffers, bytes, hits, misses, overflow."""
+    """Freed 16-320 KB skb buffers kept for reuse: buffers, bytes, hits, misses, overflow."""
 
 def skb_pool_fill(pool: list[SKB], n: int, size: int, headroom: int) -> None: ...
 

@@ -386,11 +386,15 @@ def _stack_on(peer, loss=0.0):
     by pynet's injector on the kernel's (an OUTPUT rule would fail the kernel's send with
     EPERM, which its TCP treats as local congestion, not as a packet lost on the wire)."""
     from pynet.dev.fault import FaultInjector, Faults
+    from pynet.dev.netdevice import GSO_LEGACY_MAX_SIZE
     from pynet.gro import NETIF_F_GRO
     from pynet.stack import Stack
     stack = Stack(seed=secrets.randbits(32))
     dev = peer.dev
     if loss:
+        # iptables drops a GSO skb whole: the kernel's baseline loses up to 64 KB a
+        # drop, so pynet sends no BIG TCP frames here (one would lose 256 KB a drop)
+        dev.gso_ipv4_max_size = GSO_LEGACY_MAX_SIZE
         _drop_randomly(peer.ns, loss, ["INPUT"])
         dev = FaultInjector(dev, seed=secrets.randbits(32), rx=Faults(drop=loss / 100))
     dev.features |= NETIF_F_GRO       # as Linux's default

@@ -77,11 +77,12 @@ def ip_fast_csum(hdr):
 def csum_tcpudp_nofold(saddr, daddr, length, proto, sum=0):
     """sum plus the IPv4 pseudo-header (RFC 793 section 3.1), unfolded.
 
-    Addresses are ints in host order; length is the TCP/UDP length in bytes.
+    Addresses are ints in host order; length is the TCP/UDP length in bytes,
+    over 65535 for a BIG TCP GSO skb (summed as two 16-bit words, as Linux's).
     """
     return ccsum.csum_tcpudp_nofold(_ranged(saddr, 0xffffffff, "saddr"),
                                     _ranged(daddr, 0xffffffff, "daddr"),
-                                    _ranged(length, 0xffff, "length"),
+                                    _ranged(length, 0xffffffff, "length"),
                                     <uint8_t>_ranged(proto, 0xff, "proto"),
                                     _ranged(sum, 0xffffffff, "sum"))
 
@@ -91,7 +92,7 @@ def csum_tcpudp_magic(saddr, daddr, length, proto, sum=0):
     when sum covers the TCP/UDP header (checksum field zero) and payload."""
     return ccsum.csum_tcpudp_magic(_ranged(saddr, 0xffffffff, "saddr"),
                                    _ranged(daddr, 0xffffffff, "daddr"),
-                                   _ranged(length, 0xffff, "length"),
+                                   _ranged(length, 0xffffffff, "length"),
                                    <uint8_t>_ranged(proto, 0xff, "proto"),
                                    _ranged(sum, 0xffffffff, "sum"))
 

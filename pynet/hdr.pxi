@@ -76,6 +76,8 @@ def ipv4_hdr_parse(buf, bint verify=True):
     (ihl, tot_len, id, frag_off, tos, ttl, protocol, saddr, daddr)
     ihl in bytes, frag_off the raw 16 bits. WireError on a short buffer, a
     version other than 4, a bad ihl or tot_len, or (verify) a bad checksum.
+    A TCP GSO skb over 64 KB (BIG TCP) carries tot_len 0: its length is
+    the skb's, as Linux's iph_totlen reads it.
     """
     cdef chdr.ipv4_hot h
     cdef Py_buffer view
@@ -83,12 +85,13 @@ def ipv4_hdr_parse(buf, bint verify=True):
     cdef SKB skb
     if type(buf) is SKB:
         skb = <SKB>buf
-        rc = chdr.ipv4_hdr_parse(skb_data(&skb.skb), skb_len(&skb.skb), verify, &h)
+        rc = chdr.ipv4_hdr_parse(skb_data(&skb.skb), skb_len(&skb.skb), verify,
+                                 _skb_is_gso_tcpv4(skb), &h)
     else:
         PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
         try:
             rc = chdr.ipv4_hdr_parse(<const unsigned char *>view.buf,
-                                     <uint32_t>min(view.len, 0xFFFFFFFF), verify, &h)
+                                     <uint32_t>min(view.len, 0xFFFFFFFF), verify, 0, &h)
         finally:
             PyBuffer_Release(&view)
     if rc != chdr.HDR_OK:
@@ -193,17 +196,31 @@ def udp_hdr_push(SKB skb not None, uint16_t source, uint16_t dest, uint32_t sadd
     return UDP_HLEN
 
 
+cdef inline bint _skb_is_gso_tcpv4(SKB skb):
+    return skb.skb.gso_size != 0 and (skb.skb.gso_type & SKB_GSO_TCPV4) != 0
+
+
+cdef uint16_t _ipv4_tot_len(SKB skb, uint32_t length) except? 0:
+    """The tot_len field of a datagram of `length` bytes: 0 for a TCP GSO
+    skb over 65535 bytes (BIG TCP: its length is the skb's, as Linux's
+    iph_set_totlen writes it); WireError for any other that long."""
+    if length <= 0xFFFF:
+        return <uint16_t>length
+    if _skb_is_gso_tcpv4(skb):
+        return 0
+    raise _wire_error(f"ipv4: {length} bytes", chdr.HDR_ETOOBIG)
+
+
 def ipv4_hdr_push(SKB skb not None, uint32_t saddr, uint32_t daddr, uint8_t protocol,
                   uint16_t id, uint8_t ttl=64, uint8_t tos=0, bint df=True):
     """Push a 20-byte IPv4 header (no options; Ipv4Repr writes those) in front of
-    skb's data, tot_len covering all of it, with its checksum; sets network_header
-    and skb.protocol. Returns 20. A checksum left PARTIAL by the transport stays so."""
-    cdef uint32_t tot_len = skb_len(&skb.skb) + chdr.IPH_LEN
-    if tot_len > 0xFFFF:
-        raise _wire_error(f"ipv4: {tot_len} bytes", chdr.HDR_ETOOBIG)
+    skb's data, tot_len covering all of it (0 for a BIG TCP GSO skb), with its
+    checksum; sets network_header and skb.protocol. Returns 20. A checksum left
+    PARTIAL by the transport stays so."""
+    cdef uint16_t tot_len = _ipv4_tot_len(skb, skb_len(&skb.skb) + chdr.IPH_LEN)
     _skb_push_hdr(skb, chdr.IPH_LEN, "ipv4_hdr_push")
     chdr.ipv4_hdr_write(skb_data(&skb.skb), saddr, daddr, protocol, id, ttl, tos,
-                        chdr.HDR_IP_DF if df else 0, <uint16_t>tot_len)
+                        chdr.HDR_IP_DF if df else 0, tot_len)
     skb.skb.network_header = <uint16_t>skb.skb.data
     skb.skb.protocol = 0x0800
     return chdr.IPH_LEN
@@ -272,16 +289,14 @@ def tcp_v4_frame_push(SKB skb not None, const unsigned char[::1] hh, uint32_t sa
     cdef int optlen = chdr.tcp_options_size(&o)
     if optlen < 0:
         raise _wire_error("tcp options", optlen)
-    cdef uint32_t tot_len = skb_len(&skb.skb) + 20 + optlen + chdr.IPH_LEN
-    if tot_len > 0xFFFF:
-        raise _wire_error(f"ipv4: {tot_len} bytes", chdr.HDR_ETOOBIG)
+    cdef uint16_t tot_len = _ipv4_tot_len(skb, skb_len(&skb.skb) + 20 + optlen + chdr.IPH_LEN)
     _skb_push_hdr(skb, 20 + optlen, "tcp_v4_frame_push")
     chdr.tcp_hdr_write(skb_data(&skb.skb), source, dest, seq, ack_seq, flags, window, 0, &o)
     skb.skb.transport_header = <uint16_t>skb.skb.data
     _l4_check(skb, saddr, daddr, IPPROTO_TCP, chdr.TH_CHECK, partial, False)
     _skb_push_hdr(skb, chdr.IPH_LEN, "tcp_v4_frame_push")
     chdr.ipv4_hdr_write(skb_data(&skb.skb), saddr, daddr, IPPROTO_TCP, ip_id, ttl, tos,
-                        chdr.HDR_IP_DF if df else 0, <uint16_t>tot_len)
+                        chdr.HDR_IP_DF if df else 0, tot_len)
     skb.skb.network_header = <uint16_t>skb.skb.data
     skb.skb.protocol = 0x0800
     _skb_push_hdr(skb, <uint32_t>hhlen, "tcp_v4_frame_push")

@@ -462,7 +462,7 @@ cdef class SKBQueue:
 
 
 def skb_buf_cache_info():
-    """The large-buffer cache of csrc/skb.c (freed 16-256 KB skb buffers kept
+    """The large-buffer cache of csrc/skb.c (freed 16-320 KB skb buffers kept
     for reuse, at most SKB_CACHE_BYTES): a dict of buffers and bytes waiting,
     hits and misses of allocations of a cached size, and overflow (frees
     past the bound, given back to malloc)."""

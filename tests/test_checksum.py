@@ -93,6 +93,12 @@ def test_any_bytes_like_object_is_accepted():
     assert csum_partial(skb) == expect
 
 
+def test_a_big_tcp_length_enters_the_pseudo_header_as_two_words():
+    # 0x1_0005 bytes sums as 0x0001 + 0x0005, as Linux's csum_tcpudp_nofold adds a u32 length
+    assert csum_fold(csum_tcpudp_nofold(0xc6120001, 0xc6120002, 0x10005, 6)) == \
+        csum_fold(csum_tcpudp_nofold(0xc6120001, 0xc6120002, 6, 6))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 0xffffffff), st.integers(0, 0xffffffff), st.integers(0, 0xffff),
        st.sampled_from([6, 17, 1, 255]), st.integers(0, 0xffffffff))
@@ -198,7 +204,7 @@ def test_skb_checksum_help_refuses_what_it_cannot_finish():
     (lambda: ip_fast_csum(b"\x44" + b"\0" * 19), ValueError),
     (lambda: ip_fast_csum(b"\x46" + b"\0" * 19), ValueError),
     (lambda: csum_tcpudp_nofold(-1, 0, 0, 6), ValueError),
-    (lambda: csum_tcpudp_nofold(0, 0, 0x10000, 6), ValueError),
+    (lambda: csum_tcpudp_nofold(0, 0, 2**32, 6), ValueError),
     (lambda: csum_tcpudp_magic(0, 0, 0, 256), ValueError),
     (lambda: csum_replace2(0x10000, 0, 0), ValueError),
     (lambda: csum_replace4(0, 2**32, 0), ValueError),

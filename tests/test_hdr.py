@@ -7,7 +7,7 @@ from wirekit import all_frames, frames
 
 from pynet import _core
 from pynet.checksum import skb_checksum_help
-from pynet.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB, SKBError
+from pynet.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB, SKB_GSO_TCPV4, SKBError
 from pynet.wire import EthernetPacket, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, WireError
 from pynet.wire.ipv4 import (IPPROTO_TCP, IPPROTO_UDP, ip_aton, ipv4_hdr_parse, ipv4_hdr_push,
                              l4_partial_check)
@@ -169,6 +169,28 @@ def test_push_errors():
         ipv4_hdr_push(big, A, B, IPPROTO_TCP, 0)
     with pytest.raises(WireError):
         udp_hdr_push(SKB.from_bytes(bytes(65535 - 7), headroom=8), 1, 2, A, B)
+
+
+def test_big_tcp_gso_skb_carries_tot_len_0_and_parses_to_its_length():
+    """Over 65535 bytes only a TCP GSO skb may go (BIG TCP): its IPv4 tot_len
+    is 0 and the parser reads its length from the skb, as Linux's
+    iph_set_totlen and iph_totlen do; anything else that long is refused."""
+    payload = bytes(200_000)
+    skb = SKB.from_bytes(payload, headroom=60)
+    skb.gso_size, skb.gso_type = 1448, SKB_GSO_TCPV4
+    tcp_hdr_push(skb, 1, 2, 3, 4, TCPHDR_ACK, 5, A, B, partial=True)
+    ipv4_hdr_push(skb, A, B, IPPROTO_TCP, 7)
+    assert skb.tobytes()[2:4] == b"\0\0"
+    assert ipv4_hdr_parse(skb)[:2] == (20, 20 + 20 + len(payload))
+    skb.gso_size = 0                       # the same bytes, not GSO: a broken header
+    with pytest.raises(WireError):
+        ipv4_hdr_parse(skb)
+    with pytest.raises(WireError):
+        ipv4_hdr_parse(skb.tobytes())
+    small = SKB.from_bytes(bytes(1000), headroom=60)
+    small.gso_size, small.gso_type = 1448, SKB_GSO_TCPV4
+    ipv4_hdr_push(small, A, B, IPPROTO_TCP, 7)   # within 64 KB: a real tot_len
+    assert ipv4_hdr_parse(small)[1] == 1020
 
 
 def test_push_refuses_a_header_beyond_the_16_bit_offsets():

@@ -50,10 +50,11 @@ cdef extern from "hdr.h" nogil:
 
     struct ipv4_hot:
         uint16_t ihl
-        uint16_t tot_len
+        uint32_t tot_len
         uint16_t id
         uint16_t frag_off
         uint8_t tos, ttl, protocol
         uint32_t saddr, daddr
 
-    int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, ipv4_hot *h)
+    int ipv4_hdr_parse(const unsigned char *p, uint32_t len, int verify, int gso_tcp,
+                       ipv4_hot *h)

@@ -57,6 +57,11 @@ NETIF_F_TSO6 = 1 << (NETIF_F_GSO_SHIFT + 5)      # SKB_GSO_TCPV6
 NETIF_F_GSO_UDP_L4 = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
 NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
 
+# Linux's GSO_LEGACY_MAX_SIZE and GSO_MAX_SIZE: an IPv4 datagram's tot_len
+# limit, and how far BIG TCP lets a GSO skb grow past it.
+GSO_LEGACY_MAX_SIZE = 65536
+GSO_MAX_SIZE = 8 * GSO_LEGACY_MAX_SIZE
+
 _ifindex = itertools.count(1)
 
 
@@ -77,18 +82,23 @@ class NetDevice(_core.NetDeviceBase):
     Attributes: name, ifindex, mtu, hwaddr (6 bytes), features (NETIF_F_*),
     needed_headroom (bytes the stack should reserve in front of the Ethernet
     header), stats, tx_queue_len (bound of the transmit queue), up,
-    queue_stopped.
+    queue_stopped, gso_ipv4_max_size (the largest IPv4 GSO datagram the
+    stack builds for it, as Linux's: over 65536 they are BIG TCP ones,
+    tot_len 0).
     """
 
     def __init__(self, name, *, mtu=1500, hwaddr=b"\x00" * 6, features=0,
-                 needed_headroom=0, tx_queue_len=1000):
+                 needed_headroom=0, tx_queue_len=1000, gso_ipv4_max_size=GSO_LEGACY_MAX_SIZE):
         if len(hwaddr) != 6:
             raise ValueError("hwaddr must be 6 bytes")
+        if not 0 < gso_ipv4_max_size <= GSO_MAX_SIZE:
+            raise ValueError(f"gso_ipv4_max_size must be 1..{GSO_MAX_SIZE}, not {gso_ipv4_max_size}")
         self.name = name
         self.ifindex = next(_ifindex)
         self.mtu = mtu
         self.hwaddr = bytes(hwaddr)
         self.features = features
+        self.gso_ipv4_max_size = gso_ipv4_max_size
         self.needed_headroom = needed_headroom
         self.stats = NetDeviceStats()
         self.tx_queue_len = tx_queue_len
@@ -372,7 +382,8 @@ class DeviceWrapper(NetDevice):
     def __init__(self, lower, name=None):
         super().__init__(name or lower.name, mtu=lower.mtu, hwaddr=lower.hwaddr,
                          features=lower.features, needed_headroom=lower.needed_headroom,
-                         tx_queue_len=lower.tx_queue_len)
+                         tx_queue_len=lower.tx_queue_len,
+                         gso_ipv4_max_size=lower.gso_ipv4_max_size)
         self.lower = lower
 
     def ndo_open(self):

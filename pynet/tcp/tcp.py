@@ -61,7 +61,7 @@ TCP_PAWS_24DAYS = 24 * 86400     # RFC 7323 §5.5: ts_recent too old to trust
 TCP_INVALID_RATELIMIT = 0.5      # out-of-window ACKs, challenge ACKs: one per 500 ms
 TCP_REORDERING = 3               # dupthresh, RFC 5681 §3.2
 TCP_OFO_MAX = 2048               # out-of-order skbs kept per connection (bytes: sk_rcvbuf)
-TCP_GSO_MAX_SIZE = 65535 - 20 - 60   # an IPv4 packet's payload limit, minus TCP header room
+TCP_GSO_HEADROOM = 1 + 20 + 60   # what a super-segment's payload leaves of the device's gso_ipv4_max_size
 
 # Nagle (tp->nonagle)
 TCP_NAGLE_OFF = 1     # TCP_NODELAY

@@ -15,7 +15,7 @@ from pynet.tcp import tcp_output as out
 from pynet.tcp.secure_seq import secure_ipv4_port_ephemeral, secure_tcp_seq, secure_tcp_ts_off
 from pynet.tcp.sock import InetConnectionSockAfOps, TcpRequestSock, TcpSock, inet_twsk_kill
 from pynet.tcp.tcp import (
-    MAX_TCP_HEADER, TCP_GSO_MAX_SIZE, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_MSS_DEFAULT,
+    MAX_TCP_HEADER, TCP_GSO_HEADROOM, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCP_MSS_DEFAULT,
     TCP_MAX_WSCALE, TcpSkbCb, TcpState, before, seq_add,
 )
 from pynet.tcp.tcp_minisocks import tcp_check_req, tcp_create_openreq_child, tcp_send_synack, \
@@ -379,13 +379,15 @@ def inet_sk_rebuild_header(sk):
     """Route the socket (ip_route_connect): source address, cached dst,
     path MTU. Segments are built as GSO super-segments whatever the device:
     a TSO device takes them whole, any other gets them cut by the C GSO
-    in validate_xmit_skb, so Python still works per 64 KB."""
+    in validate_xmit_skb, so Python still works per 64 KB -- or per the
+    device's gso_ipv4_max_size, up to 256 KB on a BIG TCP TAP (Linux's
+    sk_setup_caps: sk_gso_max_size from the route's device)."""
     rt = sk.net.fib.ip_route_output(sk.daddr, sk.saddr, sk.bound_dev_if)
     if not sk.saddr:
         sk.saddr = rt.saddr
     sk_setup_caps(sk, rt)
     sk.pmtu = rt.mtu
-    sk.gso_max_size = TCP_GSO_MAX_SIZE
+    sk.gso_max_size = rt.dev.gso_ipv4_max_size - TCP_GSO_HEADROOM
 
 
 ipv4_specific = ipv4_af_ops(ip_queue_xmit, inet_sk_rebuild_header)

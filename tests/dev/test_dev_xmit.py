@@ -144,3 +144,18 @@ def test_only_a_driver_whose_start_xmit_is_the_c_one_can_attach_a_descriptor():
             return NETDEV_TX_OK
     with pytest.raises(TypeError):
         PyDriver("pynpy").xmit_attach(1, "tap", False)
+
+
+def test_gso_ipv4_max_size_is_checked_and_big_tcp_needs_linux_6_3():
+    from pynet.dev.netdevice import GSO_LEGACY_MAX_SIZE, GSO_MAX_SIZE
+    from pynet.dev.tap import TAP_BIG_TCP_MAX_SIZE, TapDevice, kernel_takes_big_tcp
+    for bad in (0, GSO_MAX_SIZE + 1):
+        with pytest.raises(ValueError, match="gso_ipv4_max_size"):
+            NetDevice("x", gso_ipv4_max_size=bad)
+    assert NetDevice("x").gso_ipv4_max_size == GSO_LEGACY_MAX_SIZE
+    releases = ("6.3.0", "6.18.44-fc-v1252", "7.0", "6.2.16", "5.15.0-91-generic", "6", "x.y")
+    assert [kernel_takes_big_tcp(r) for r in releases] == [True] * 3 + [False] * 4
+    assert TapDevice(offload=False).gso_ipv4_max_size == GSO_LEGACY_MAX_SIZE
+    assert TapDevice(offload=True).gso_ipv4_max_size == (
+        TAP_BIG_TCP_MAX_SIZE if kernel_takes_big_tcp() else GSO_LEGACY_MAX_SIZE)
+    assert TapDevice(offload=True, gso_ipv4_max_size=65536).gso_ipv4_max_size == 65536

@@ -6,12 +6,14 @@ import random
 import pytest
 
 from tcpkit import A_IP, B_IP, Host, client, link, run_until
-from pynet.tcp.tcp import TCP_GSO_MAX_SIZE, TCP_NAGLE_OFF, TcpState
+from pynet.dev.netdevice import GSO_LEGACY_MAX_SIZE
+from pynet.tcp.tcp import TCP_GSO_HEADROOM, TCP_NAGLE_OFF, TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect
 from pynet.tcp.tcp_timer import tcp_set_keepalive
 from pynet.tcp.tcp_user import inet_accept, inet_listen, tcp_close, tcp_recvmsg, tcp_sendmsg
 
 MSS = 1448          # 1460 less the timestamp option
+TSO_64K = GSO_LEGACY_MAX_SIZE - TCP_GSO_HEADROOM     # a TSO socket's super-segment payload
 
 
 def test_delayed_ack_quick_acks_then_every_second_segment_then_timer():
@@ -46,7 +48,7 @@ def test_delayed_ack_quick_acks_then_every_second_segment_then_timer():
 
 
 def test_tso_super_segments_follow_cwnd():
-    a = Host(A_IP, gso_max_size=TCP_GSO_MAX_SIZE)
+    a = Host(A_IP, gso_max_size=TSO_64K)
     sk, peer = client(a, peer_wscale=7)
     assert tcp_sendmsg(sk, bytes(100_000), 1.0) == 100_000
     seg, = a.take()                                # IW10 as one GSO skb
@@ -251,8 +253,8 @@ def test_nagle_holds_small_segment_until_ack():
     assert seg.payload == b"bc"
 
 
-@pytest.mark.parametrize("gso,loss", [(0, 0.0), (TCP_GSO_MAX_SIZE, 0.0), (0, 0.03),
-                                      (TCP_GSO_MAX_SIZE, 0.03)])
+@pytest.mark.parametrize("gso,loss", [(0, 0.0), (TSO_64K, 0.0), (0, 0.03),
+                                      (TSO_64K, 0.03)])
 def test_transfer_over_lossy_link_sha256(gso, loss):
     rnd = random.Random(7)
     a, b = Host(A_IP, gso_max_size=gso), Host(B_IP, gso_max_size=gso)

@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from pynet.dev.tap import TAP_BIG_TCP_MAX_SIZE, kernel_takes_big_tcp
 from pynet.netns import kernel_peer
 from pynet.pcapfile import read_pcap
-from pynet.tcp.tcp import TcpState
+from pynet.tcp.tcp import TCP_GSO_HEADROOM, TcpState
 from pynet.tcp.tcp_ipv4 import tcp_v4_connect, tcp_v4_init_sock
 from pynet.tcp.tcp_user import tcp_close, tcp_recvmsg, tcp_sendmsg
 from pynet.wire.ipv4 import ip_aton
@@ -255,10 +256,27 @@ def test_1gib_each_way_sha256(direction):
     assert sink.n == len(data) and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.skipif(not kernel_takes_big_tcp(), reason="the kernel predates BIG TCP (6.3)")
+def test_big_tcp_super_segments_reach_the_kernel_whole():
+    """With offloads on a 6.3+ kernel pynet writes 256 KB super-segments
+    (IPv4 tot_len 0); the kernel takes each as one packet on the TAP and its
+    socket reads the data intact."""
+    data = random.Random(11).randbytes(NBYTES)
+    with kernel_peer("tap", offload=True) as peer:
+        sink, c = pynet_to_kernel(peer, data)
+        stats = peer.ns.link_stats(peer.ifname)
+        counters = peer.ns.counters()
+    assert sink.n == NBYTES and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert c.gso_max_size == TAP_BIG_TCP_MAX_SIZE - TCP_GSO_HEADROOM
+    # 8 MiB in ~32 writes besides the handshake's and FIN's few frames
+    assert stats["rx_bytes"] / stats["rx_packets"] > 65536
+    assert counters["Ip"]["InHdrErrors"] == 0 and counters["IpExt"]["InTruncatedPkts"] == 0
+
+
 @OFFLOAD
 def test_capture_shows_super_segments_only_with_tso(offload, tmp_path):
     """tcpdump on the kernel's end of the TAP: with offloads pynet's data crosses
-    as 64 KB super-segments (one write each); without, as MSS-sized frames."""
+    as super-segments (one write each); without, as MSS-sized frames."""
     data = random.Random(9).randbytes(8 << 20)
     cap = tmp_path / "tap.pcap"
     with kernel_peer("tap", offload=offload) as peer:
@@ -274,9 +292,10 @@ def test_capture_shows_super_segments_only_with_tso(offload, tmp_path):
             dump.wait(timeout=10)
         mine = socket.inet_aton(peer.pynet_addr())
     assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
-    # Frames are cut at 128 bytes; the IPv4 total length tells their real size.
-    lengths = [14 + int.from_bytes(frame[16:18], "big") for _, frame in read_pcap(cap)
-               if frame[26:30] == mine]
+    # Frames are cut at 128 bytes; the IPv4 total length tells their real size
+    # (0: a BIG TCP super-segment, over 64 KB).
+    lengths = [14 + (int.from_bytes(frame[16:18], "big") or 0x10000)
+               for _, frame in read_pcap(cap) if frame[26:30] == mine]
     big = [n for n in lengths if n > 1514]
     if offload:
         assert big and max(big) > 60000, f"no super-segment among {len(lengths)} frames"
