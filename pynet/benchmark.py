@@ -328,10 +328,11 @@ def _bulk(item, what, nbytes, seconds, cpu, verified=True, **extra):
 
 
 # -- namespaces --------------------------------------------------------------------------------
-def _veth_between(ns_a, ns_b, cidr):
-    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b)."""
+def _veth_between(ns_a, ns_b, cidr, gso_ipv4_max_size=None):
+    """A veth with one end in each namespace, addressed from cidr: (addr_a, addr_b).
+    gso_ipv4_max_size: both ends' (BIG TCP), if not the kernel's default."""
     from pyroute2 import IPRoute
-    from pynet.netns import unique_name
+    from pynet.netns import set_gso_ipv4_max_size, unique_name
     ia, ib = unique_name(), unique_name()
     with IPRoute() as ipr:
         ipr.link("add", ifname=ia, kind="veth", peer={"ifname": ib, "net_ns_fd": ns_b.name})
@@ -345,6 +346,8 @@ def _veth_between(ns_a, ns_b, cidr):
             idx = ipr.link_lookup(ifname=ifn)[0]
             ipr.addr("add", index=idx, address=addr, prefixlen=net.prefixlen)
             ipr.link("set", index=idx, state="up")
+        if gso_ipv4_max_size:
+            set_gso_ipv4_max_size(ifn, gso_ipv4_max_size, ns.name)
     return a, b
 
 
@@ -362,11 +365,11 @@ def _drop_randomly(ns, percent, chains):
 
 
 @contextlib.contextmanager
-def _kernel_pair(loss=0.0):
+def _kernel_pair(loss=0.0, gso_ipv4_max_size=None):
     """Two namespaces joined by a veth: yields (ns_a, ns_b, a, b)."""
     from pynet.netns import NetNamespace
     with NetNamespace() as na, NetNamespace() as nb:
-        a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24")
+        a, b = _veth_between(na, nb, f"198.19.{secrets.randbelow(256)}.0/24", gso_ipv4_max_size)
         if loss:
             # each namespace drops on its way in: loss in both directions
             _drop_randomly(na, loss, ["INPUT"])
@@ -647,10 +650,11 @@ def bulk_pipe(seconds, offload=False):
     return _bulk(None, None, ver.nbytes, t, cpu_seconds() - c0)
 
 
-def bulk_kernel(seconds, loss=0.0):
-    """The baseline: the peer program at both ends of a veth between two namespaces."""
+def bulk_kernel(seconds, loss=0.0, gso_ipv4_max_size=None):
+    """The baseline: the peer program at both ends of a veth between two namespaces
+    (gso_ipv4_max_size: with BIG TCP super-segments of that size, as pynet's TAP)."""
     seed = secrets.randbits(16)
-    with _kernel_pair(loss) as (na, nb, a, b):
+    with _kernel_pair(loss, gso_ipv4_max_size) as (na, nb, a, b):
         port = _port()
         with Peer(nb, "sink", b, port, 0, seed) as sink, \
                 Peer(na, "connect-source", b, port, seconds, seed, ready=False) as src:
@@ -856,11 +860,20 @@ def _on_one_cpu(fn):
 
 
 def _items(seconds, nconn):
-    """(item, description, kernel item to compare with, function)."""
+    """(item, description, kernel item to compare with, function).
+
+    pynet's sends with offloads are BIG TCP ones (256 KB) where the kernel
+    takes them, so they are compared with the kernel sending the same
+    (kernel-veth-big); everything else, the kernel's 64 KB included, with
+    the kernel's defaults (kernel-veth)."""
+    from pynet.dev.tap import TAP_BIG_TCP_MAX_SIZE, kernel_takes_big_tcp
     s = seconds
+    big = TAP_BIG_TCP_MAX_SIZE if kernel_takes_big_tcp() else None
     return [
         ("kernel-veth", "kernel -> kernel, veth between namespaces", None, lambda: bulk_kernel(s)),
-        ("tap-tx-offload", "pynet -> kernel, TAP with vnet_hdr offloads", "kernel-veth",
+        ("kernel-veth-big", "kernel -> kernel, veth, BIG TCP (gso_ipv4_max_size 256 KB)", None,
+         lambda: bulk_kernel(s, gso_ipv4_max_size=big)),
+        ("tap-tx-offload", "pynet -> kernel, TAP with vnet_hdr offloads", "kernel-veth-big",
          lambda: bulk_pynet_tx("tap", True, s)),
         ("tap-rx-offload", "kernel -> pynet, TAP with vnet_hdr offloads", "kernel-veth",
          lambda: bulk_pynet_rx("tap", True, s)),
@@ -868,8 +881,8 @@ def _items(seconds, nconn):
          lambda: bulk_pynet_tx("tap", False, s)),
         ("tap-rx", "kernel -> pynet, TAP, one frame per read", "kernel-veth",
          lambda: bulk_pynet_rx("tap", False, s)),
-        ("packet-tx-offload", "pynet -> kernel, AF_PACKET on a veth, vnet_hdr", "kernel-veth",
-         lambda: bulk_pynet_tx("veth", True, s)),
+        ("packet-tx-offload", "pynet -> kernel, AF_PACKET on a veth, vnet_hdr",
+         "kernel-veth-big", lambda: bulk_pynet_tx("veth", True, s)),
         ("packet-rx-offload", "kernel -> pynet, AF_PACKET on a veth, vnet_hdr", "kernel-veth",
          lambda: bulk_pynet_rx("veth", True, s)),
         ("packet-tx", "pynet -> kernel, AF_PACKET on a veth, per frame", "kernel-veth",
@@ -883,7 +896,7 @@ def _items(seconds, nconn):
         ("tap-rx-offload-loss", "kernel -> pynet, TAP with offloads, 1 % loss each way",
          "kernel-veth-loss", lambda: bulk_pynet_rx("tap", True, s, loss=1.0)),
         ("socket-tx-offload", "pynet.socket -> kernel, TAP with offloads, runner thread",
-         "kernel-veth", lambda: bulk_socket_tx(s)),
+         "kernel-veth-big", lambda: bulk_socket_tx(s)),
         ("socket-rx-offload", "kernel -> pynet.socket, TAP with offloads, runner thread",
          "kernel-veth", lambda: bulk_socket_rx(s)),
         ("pipe", "pynet -> pynet, in-memory pipe, per-MSS frames", "kernel-veth",

@@ -7,8 +7,10 @@ waits at most that long); frames are copied into skbs in C. Transmit
 through a second socket of protocol 0 (it never receives its own frames)
 with sendmmsg() batches and PACKET_QDISC_BYPASS. With vnet_hdr=True both
 sockets carry a virtio_net_hdr (PACKET_VNET_HDR): a 64 KB GSO skb crosses
-the veth whole, and the kernel's GSO frames arrive with their gso_* and
-partial checksum. Without it every frame must fit an MTU-sized slot: the
+the veth whole (a 256 KB one, BIG TCP, when gso_ipv4_max_size says so and
+the interface's own gso_ipv4_max_size lets it: set it with
+pynet.netns.set_gso_ipv4_max_size, as kernel_peer does), and the kernel's
+GSO frames arrive with their gso_* and partial checksum. Without it every frame must fit an MTU-sized slot: the
 kernel's end must not send GSO frames (pynet.netns.kernel_peer turns its
 TSO/GSO off; a larger frame is counted in rx_errors), and a frame it left
 with a partial checksum (TP_STATUS_CSUMNOTREADY) arrives as CHECKSUM_PARTIAL
@@ -21,7 +23,7 @@ import os
 import socket
 
 from pynet import _core
-from pynet.dev.netdevice import BatchDevice
+from pynet.dev.netdevice import GSO_LEGACY_MAX_SIZE, BatchDevice
 from pynet.dev.tap import GSO_MAX_FRAME, TAP_OFFLOAD_FEATURES, random_hwaddr
 
 
@@ -30,10 +32,11 @@ class PacketDevice(BatchDevice):
 
     def __init__(self, ifname, *, vnet_hdr=False, qdisc_bypass=True, mtu=1500, hwaddr=None,
                  rx_headroom=64, block_size=1 << 18, block_nr=16, retire_ms=1,
-                 needed_headroom=0, tx_queue_len=1000):
+                 needed_headroom=0, tx_queue_len=1000, gso_ipv4_max_size=GSO_LEGACY_MAX_SIZE):
         super().__init__(ifname, mtu=mtu, hwaddr=hwaddr or random_hwaddr(),
                          features=TAP_OFFLOAD_FEATURES if vnet_hdr else 0, rx_headroom=rx_headroom,
-                         needed_headroom=needed_headroom, tx_queue_len=tx_queue_len)
+                         needed_headroom=needed_headroom, tx_queue_len=tx_queue_len,
+                         gso_ipv4_max_size=gso_ipv4_max_size)
         self.vnet_hdr = vnet_hdr
         self.qdisc_bypass = qdisc_bypass
         self._ring_args = (block_size, block_nr, retire_ms)

@@ -62,7 +62,9 @@ class TapDevice(BatchDevice):
     default, with offload on a kernel that takes BIG TCP (6.3 and later),
     TAP_BIG_TCP_MAX_SIZE: the kernel receives a 256 KB GSO frame (IPv4
     tot_len 0) as one skb, so each write and each wake-up of the reader
-    carries four times the data; otherwise 64 KB.
+    carries four times the data; otherwise 64 KB. The other way stays at
+    64 KB: a TAP's tso_max_size is 65536, so the kernel may not raise its
+    own gso_ipv4_max_size for it.
     """
 
     def __init__(self, name="", *, offload=False, persist=False, netns=None, mtu=1500,

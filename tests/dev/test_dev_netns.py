@@ -66,3 +66,16 @@ def test_bad_arguments_raise_what_the_socket_module_would():
         _core.tap_open_fd("pyn" + "x" * 20, False)      # longer than IFNAMSIZ
     with pytest.raises(OSError):
         PacketDevice("pynnosuchif0").open()             # if_nametoindex fails
+
+
+def test_gso_ipv4_max_size_is_set_where_the_kernel_allows_and_refused_where_not():
+    from pynet.netns import set_gso_ipv4_max_size
+    with kernel_peer("veth", offload=True) as peer:
+        set_gso_ipv4_max_size(peer.ifname, 131072, peer.ns.name)     # a veth: up to 524280
+        with pytest.raises(OSError, match="kept gso_ipv4_max_size 131072"):
+            set_gso_ipv4_max_size(peer.ifname, 1 << 30, peer.ns.name)
+        with pytest.raises(OSError):
+            set_gso_ipv4_max_size("pynnosuchdev", 131072, peer.ns.name)
+    with kernel_peer("tap", offload=True) as peer:                  # a TAP's tso_max_size: 64 KB
+        with pytest.raises(OSError, match="kept gso_ipv4_max_size 65536"):
+            set_gso_ipv4_max_size(peer.ifname, 131072, peer.ns.name)
