@@ -3,8 +3,7 @@ kernel's end sends MSS frames with finished checksums (kernel_peer turns
 its TSO/GSO and transmit checksum offload off), so a TCP bulk transfer
 reaches pynet whole with no frame lost to the ring's MTU-sized slots; and a
 frame the kernel does leave with a partial checksum (TP_STATUS_CSUMNOTREADY)
-arrives as CHECKSUM_PARTIAL at the right place. With PACKET_VNET_HDR,
-pynet's TCP sends BIG TCP super-segments through the veth whole."""
+arrives as CHECKSUM_PARTIAL at the right place."""
 import hashlib
 import os
 import random
@@ -17,13 +16,11 @@ import pytest
 
 from oracle import ones_sum
 from pynet.checksum import skb_checksum_help
-from pynet.dev.tap import TAP_BIG_TCP_MAX_SIZE, kernel_takes_big_tcp
 from pynet.netns import TX_OFFLOADS, get_features, kernel_peer, set_features
 from pynet.skbuff import CHECKSUM_PARTIAL
-from pynet.tcp.tcp import TCP_GSO_HEADROOM
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tcp"))
-from kernelkit import kernel_to_pynet, pynet_to_kernel  # noqa: E402
+from kernelkit import kernel_to_pynet  # noqa: E402
 
 pytestmark = pytest.mark.priv
 NBYTES = 8 << 20
@@ -78,17 +75,3 @@ def test_partial_checksum_from_the_kernel_arrives_as_checksum_partial():
     assert ones_sum(pseudo + frame[34:]) == 0xFFFF
     assert frame[42:] == payload
 
-
-@pytest.mark.skipif(not kernel_takes_big_tcp(), reason="the kernel predates BIG TCP (6.3)")
-def test_tcp_over_af_packet_with_vnet_hdr_sends_big_tcp_super_segments():
-    """kernel_peer raised the outer veth end's gso_ipv4_max_size: pynet's 256 KB
-    super-segments (tot_len 0) cross the veth whole and the kernel reads them intact."""
-    data = random.Random(13).randbytes(NBYTES)
-    with kernel_peer("veth", offload=True) as peer:
-        sink, c = pynet_to_kernel(peer, data)
-        stats = peer.ns.link_stats(peer.ifname)
-        counters = peer.ns.counters()
-    assert sink.n == NBYTES and sink.sha.hexdigest() == hashlib.sha256(data).hexdigest()
-    assert c.gso_max_size == TAP_BIG_TCP_MAX_SIZE - TCP_GSO_HEADROOM
-    assert stats["rx_bytes"] / stats["rx_packets"] > 65536
-    assert counters["Ip"]["InHdrErrors"] == 0 and counters["IpExt"]["InTruncatedPkts"] == 0

@@ -257,12 +257,14 @@ def test_1gib_each_way_sha256(direction):
 
 
 @pytest.mark.skipif(not kernel_takes_big_tcp(), reason="the kernel predates BIG TCP (6.3)")
-def test_big_tcp_super_segments_reach_the_kernel_whole():
+@pytest.mark.parametrize("kind", ["tap", "veth"], ids=["tap", "af-packet"])
+def test_big_tcp_super_segments_reach_the_kernel_whole(kind):
     """With offloads on a 6.3+ kernel pynet writes 256 KB super-segments
-    (IPv4 tot_len 0); the kernel takes each as one packet on the TAP and its
-    socket reads the data intact."""
+    (IPv4 tot_len 0) into a TAP, or through AF_PACKET into a veth whose
+    outer end kernel_peer let them out of; the kernel takes each as one
+    packet and its socket reads the data intact."""
     data = random.Random(11).randbytes(NBYTES)
-    with kernel_peer("tap", offload=True) as peer:
+    with kernel_peer(kind, offload=True) as peer:
         sink, c = pynet_to_kernel(peer, data)
         stats = peer.ns.link_stats(peer.ifname)
         counters = peer.ns.counters()
