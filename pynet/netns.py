@@ -20,7 +20,6 @@ import functools
 import ipaddress
 import os
 import secrets
-import struct
 import subprocess
 import threading
 
@@ -139,28 +138,14 @@ def set_gso_ipv4_max_size(ifname, size, netns=None):
         ipr.put(msg, msg_type=RTM_NEWLINK, msg_flags=NLM_F_REQUEST | NLM_F_ACK)
         list(ipr.get())
         # pyroute2 0.9.7 neither reports a refusal here nor decodes the
-        # attribute: read it back from the reply's bytes
-        kept = _link_attr_u32(ipr.link("get", index=index[0])[0], IFLA_GSO_IPV4_MAX_SIZE)
+        # attribute in its replies: read it back through the same class
+        reply = ipr.link("get", index=index[0])[0]
+        got = big(reply.data, offset=reply.offset)
+        got.decode()
+        kept = got.get_attr("IFLA_GSO_IPV4_MAX_SIZE")
         if kept != size:
             raise OSError(errno.EINVAL, f"{ifname}: the kernel kept gso_ipv4_max_size {kept}, "
                                         f"not {size}")
-
-
-IFLA_GSO_IPV4_MAX_SIZE = 63
-
-
-def _link_attr_u32(msg, attr_type):
-    """A u32 attribute of an RTM_NEWLINK reply, read from its bytes (None if absent)."""
-    data, pos = msg.data, msg.offset + 16 + 16          # nlmsghdr, ifinfomsg
-    end = msg.offset + msg["header"]["length"]
-    while pos + 4 <= end:
-        length, kind = struct.unpack_from("=HH", data, pos)
-        if length < 4:
-            break
-        if kind & 0x3FFF == attr_type and length >= 8:
-            return struct.unpack_from("=I", data, pos + 4)[0]
-        pos += (length + 3) & ~3
-    return None
 
 
 def _write_sysctl(path, value):

@@ -74,4 +74,3 @@ def test_partial_checksum_from_the_kernel_arrives_as_checksum_partial():
     frame = bytes(skb.data)
     assert ones_sum(pseudo + frame[34:]) == 0xFFFF
     assert frame[42:] == payload
-
