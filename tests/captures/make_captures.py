@@ -32,6 +32,8 @@ from contextlib import ExitStack
 from pyroute2 import IPRoute, NetNS, netns
 from pyroute2.ethtool import Ethtool
 
+from pynet.netns import run_in_netns
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SFX = "%04x" % random.randrange(1 << 16)
 NS = {r: f"pynw{r}{SFX}" for r in "ARB"}
@@ -40,9 +42,9 @@ OFFLOADS = ("tx-checksum-ip-generic", "tx-generic-segmentation", "tx-tcp-segment
 
 
 def in_ns(ns, code, *args, wait=True):
-    """Run Python code inside namespace ns (setns in the child before exec)."""
-    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
-                         preexec_fn=lambda: netns.setns(ns), stdout=subprocess.PIPE, text=True)
+    """Run Python code inside namespace ns (started from a thread inside it)."""
+    p = run_in_netns(ns, subprocess.Popen, [sys.executable, "-c", code, *map(str, args)],
+                     stdout=subprocess.PIPE, text=True)
     if wait:
         out, _ = p.communicate(timeout=20)
         if p.returncode:
@@ -92,9 +94,9 @@ def route(ns, dst, gw):
 def capture(name, action):
     """tcpdump on A's veth while action() runs."""
     path = os.path.join(HERE, name)
-    p = subprocess.Popen(["tcpdump", "-i", "veth0", "-n", "-s", "0", "-U", "--immediate-mode", "-w", path],
-                         preexec_fn=lambda: netns.setns(NS["A"]),
-                         stderr=subprocess.PIPE, text=True)
+    p = run_in_netns(NS["A"], subprocess.Popen,
+                     ["tcpdump", "-i", "veth0", "-n", "-s", "0", "-U", "--immediate-mode", "-w", path],
+                     stderr=subprocess.PIPE, text=True)
     p.stderr.readline()                      # "listening on veth0 ..." once it is capturing
     time.sleep(0.3)
     try:

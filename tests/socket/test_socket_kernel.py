@@ -157,11 +157,11 @@ def test_asyncio_echo_server_many_connections():
         async def main():
             server = await pynet.asyncio.start_server(handle, stack, peer.pynet_addr(), 7,
                                                       backlog=1024)
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", ECHO_CLIENT, peer.pynet_addr(), "7", str(ECHO_CONNECTIONS),
-                str(ECHO_BYTES), stdout=asyncio.subprocess.PIPE,
-                preexec_fn=peer.ns._preexec)
-            out, _ = await asyncio.wait_for(proc.communicate(), 120)
+            client = [sys.executable, "-c", ECHO_CLIENT, peer.pynet_addr(), "7",
+                      str(ECHO_CONNECTIONS), str(ECHO_BYTES)]
+            done = await asyncio.to_thread(peer.ns.run, client, stdout=subprocess.PIPE,
+                                           timeout=120, check=True)
+            out = done.stdout
             server.close()
             await server.wait_closed()
             return out
