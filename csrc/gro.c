@@ -26,24 +26,13 @@ static inline uint32_t get32(const unsigned char *p)
 }
 static inline void put16(unsigned char *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
 
-/* What a segment must agree on with its run, and where the run stands. */
-struct gro_flow {
-    const unsigned char *ip, *th;   /* the head's headers */
-    uint32_t head;                  /* index of the head skb */
-    uint32_t next_seq;              /* the sequence number the next segment must carry */
-    uint32_t mss;                   /* the head's payload length */
-    uint32_t ip_len;                /* the run's IPv4 length so far */
-    uint32_t thlen;
-};
-
-/* The eligible segment's parts, or 0 if it is not a TCP/IPv4 data segment
- * GRO may touch (it then goes up as it is). */
-static int gro_parse(const struct sk_buff *skb, const unsigned char **ipp,
-                     const unsigned char **thp, uint32_t *thlen, uint32_t *paylen)
+/* The parts of the frame at d (len bytes, data at the Ethernet header), or
+ * 0 if it is not a TCP/IPv4 data segment GRO may touch (it then goes up
+ * as it is). Reads the TCP header's first 14 bytes only. */
+static int gro_parse_hdr(const unsigned char *d, uint32_t len, const unsigned char **ipp,
+                         const unsigned char **thp, uint32_t *thlen, uint32_t *paylen)
 {
-    uint32_t len = skb_len(skb);
-    const unsigned char *d = skb_data(skb);
-    if (skb->gso_size || len < ETH_HLEN + 40 || get16(d + 12) != ETH_P_IP)
+    if (len < ETH_HLEN + 40 || get16(d + 12) != ETH_P_IP)
         return 0;
     const unsigned char *ip = d + ETH_HLEN;
     /* version 4, no options; not a fragment; TCP; length exactly the frame's
@@ -67,6 +56,14 @@ static int gro_parse(const struct sk_buff *skb, const unsigned char **ipp,
     return 1;
 }
 
+/* A batch's skb: GSO ones come from a device that segments for us and are
+ * left to the in-place runs of a driver (gro_run_*). */
+static int gro_parse(const struct sk_buff *skb, const unsigned char **ipp,
+                     const unsigned char **thp, uint32_t *thlen, uint32_t *paylen)
+{
+    return !skb->gso_size && gro_parse_hdr(skb_data(skb), skb_len(skb), ipp, thp, thlen, paylen);
+}
+
 static int gro_csum_ok(const struct sk_buff *skb, const unsigned char *ip, const unsigned char *th,
                        uint32_t tcplen)
 {
@@ -81,13 +78,14 @@ static int same_flow(const struct gro_flow *f, const unsigned char *ip, const un
     return memcmp(f->ip + 12, ip + 12, 8) == 0 && memcmp(f->th, th, 4) == 0;
 }
 
+/* seglen: the segment's payload, or its GSO segment size */
 static int can_merge(const struct gro_flow *f, const unsigned char *ip, const unsigned char *th,
-                     uint32_t thlen, uint32_t paylen)
+                     uint32_t thlen, uint32_t seglen, uint32_t paylen)
 {
     return thlen == f->thlen
         && get32(th + 4) == f->next_seq
-        && paylen <= f->mss
-        && f->ip_len + paylen <= GRO_MAX_IP_LEN
+        && seglen <= f->mss
+        && f->ip_len + paylen <= f->max_len
         && ip[1] == f->ip[1] && ip[8] == f->ip[8]                 /* TOS, TTL */
         && (ip[6] & 0x40) == (f->ip[6] & 0x40)                    /* DF */
         && memcmp(th + 8, f->th + 8, 4) == 0                      /* ACK */
@@ -121,7 +119,7 @@ void gro_receive_plan(struct sk_buff *const *skbs, uint32_t n, struct gro_plan *
                 f = &flows[k];
                 break;
             }
-        if (f && f->mss && can_merge(f, ip, th, thlen, paylen)) {
+        if (f && f->mss && can_merge(f, ip, th, thlen, paylen, paylen)) {
             plan->head[i] = f->head;
             plan->extra[f->head] += paylen;
             plan->merged++;
@@ -145,6 +143,7 @@ void gro_receive_plan(struct sk_buff *const *skbs, uint32_t n, struct gro_plan *
         f->thlen = thlen;
         f->next_seq = get32(th + 4) + paylen;
         f->ip_len = 20 + thlen + paylen;
+        f->max_len = GRO_MAX_IP_LEN;
         f->mss = th[13] & TCP_FLAG_PSH ? 0 : paylen;
     }
 }
@@ -177,4 +176,65 @@ void gro_receive_fill(struct sk_buff *const *skbs, uint32_t n, const struct gro_
         put16(hip + 10, 0);
         put16(hip + 10, ip_fast_csum(hip, 5));
     }
+}
+
+int gro_run_start(struct gro_run *run, struct sk_buff *skb, uint32_t max_len)
+{
+    const unsigned char *ip, *th;
+    uint32_t thlen, paylen;
+    struct gro_flow *f = &run->flow;
+    if ((skb->ip_summed != CHECKSUM_PARTIAL && skb->ip_summed != CHECKSUM_UNNECESSARY)
+        || (skb->gso_size && skb->gso_type != SKB_GSO_TCPV4)
+        || !gro_parse_hdr(skb_data(skb), skb_len(skb), &ip, &th, &thlen, &paylen))
+        return 0;
+    uint32_t mss = skb->gso_size ? skb->gso_size : paylen;
+    if (paylen % mss)
+        return 0;                    /* a short last segment ends its run already */
+    run->head = skb;
+    f->ip = ip;
+    f->th = th;
+    f->head = 0;
+    f->thlen = thlen;
+    f->next_seq = get32(th + 4) + paylen;
+    f->mss = mss;
+    f->ip_len = 20 + thlen + paylen;
+    f->max_len = max_len;
+    return 1;
+}
+
+int gro_run_extend(struct gro_run *run, const unsigned char *hdr, uint32_t len,
+                   uint16_t gso_size, int csum_ok, const unsigned char *payload)
+{
+    struct gro_flow *f = &run->flow;
+    struct sk_buff *head = run->head;
+    const unsigned char *ip, *th;
+    uint32_t thlen, paylen;
+    uint32_t mss = f->mss;
+    if (!mss || !csum_ok || (gso_size && gso_size != mss)
+        || !gro_parse_hdr(hdr, len, &ip, &th, &thlen, &paylen)
+        || !same_flow(f, ip, th) || !can_merge(f, ip, th, thlen, gso_size ? gso_size : paylen, paylen)
+        || paylen > skb_tailroom(head)
+        || (f->ip_len + paylen - 20 - thlen) / mss > 0xffff) {   /* gso_segs is 16 bits */
+        f->mss = 0;
+        return 0;
+    }
+    if (payload)
+        memcpy(skb_tail_pointer(head), payload, paylen);
+    __skb_put(head, paylen);
+    f->next_seq += paylen;
+    f->ip_len += paylen;
+    if (paylen % mss)
+        f->mss = 0;                  /* the run ends here */
+    unsigned char *hip = skb_data(head) + ETH_HLEN;
+    hip[20 + 13] |= th[13] & TCP_FLAG_PSH;
+    /* past 65,535 the length is the skb's (Linux's iph_set_totlen, BIG TCP) */
+    put16(hip + 2, f->ip_len > GRO_MAX_IP_LEN ? 0 : (uint16_t)f->ip_len);
+    put16(hip + 10, 0);
+    put16(hip + 10, ip_fast_csum(hip, 5));
+    uint32_t total = f->ip_len - 20 - f->thlen;
+    head->gso_size = (uint16_t)mss;
+    head->gso_segs = (uint16_t)((total + mss - 1) / mss);
+    head->gso_type = SKB_GSO_TCPV4;
+    head->ip_summed = CHECKSUM_UNNECESSARY;
+    return 1;
 }

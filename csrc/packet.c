@@ -9,6 +9,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <netinet/in.h>
+#include "gro.h"
 #include "packet.h"
 #include "vnet.h"
 
@@ -142,11 +143,29 @@ static int frame_to_skb(struct pkt_ring *r, const struct tpacket3_hdr *h, struct
     return 0;
 }
 
-int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint64_t tstamp_ns, int *bad)
+/* The frame at h continues the run: its payload copied to the run's head. */
+static int frame_to_run(struct gro_run *run, const struct tpacket3_hdr *h)
 {
+    const unsigned char *mac = (const unsigned char *)h + h->tp_mac;
+    struct virtio_net_hdr vh;
+    uint32_t hl = gro_run_hdr_len(run);
+    int csum_ok, seg;
+    if (h->tp_snaplen != h->tp_len || h->tp_snaplen <= hl)
+        return 0;
+    memcpy(&vh, mac - sizeof(vh), sizeof(vh));
+    seg = vnet_hdr_gro_seg_size(&vh, &csum_ok);
+    return seg >= 0 && gro_run_extend(run, mac, h->tp_snaplen, (uint16_t)seg, csum_ok, mac + hl);
+}
+
+int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint32_t gro_max_len,
+                 uint64_t tstamp_ns, int *bad, int *merged)
+{
+    struct gro_run run;
+    int in_run = 0;
     int i = 0;
 
     *bad = 0;
+    *merged = 0;
     while (i < n) {
         struct tpacket_block_desc *bd = block(r, r->cur);
         const struct tpacket3_hdr *h;
@@ -159,10 +178,14 @@ int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint64_
                 goto release;
         }
         h = (const struct tpacket3_hdr *)r->next;
-        if (frame_to_skb(r, h, skbs[i]) < 0) {
+        if (in_run && frame_to_run(&run, h)) {
+            ++*merged;
+        } else if (frame_to_skb(r, h, skbs[i]) < 0) {
+            in_run = 0;
             (*bad)++;
         } else {
             skbs[i]->tstamp_ns = tstamp_ns;
+            in_run = gro_max_len && r->vnet_hdr && gro_run_start(&run, skbs[i], gro_max_len);
             i++;
         }
         r->next += h->tp_next_offset;

@@ -27,9 +27,13 @@ struct pkt_ring {
 int pkt_rx_open(struct pkt_ring *r, int ifindex, unsigned int block_size,
                 unsigned int block_nr, unsigned int retire_ms, int vnet_hdr);
 void pkt_rx_close(struct pkt_ring *r);
-/* Copy up to n frames from the ring into the empty skbs. Frames that do not
- * fit, were truncated or carry a bad virtio header count in *bad. */
-int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint64_t tstamp_ns, int *bad);
+/* Copy frames from the ring into up to n empty skbs. Frames that do not
+ * fit, were truncated or carry a bad virtio header count in *bad.
+ * gro_max_len (vnet_hdr only; 0: off): the frames that continue a TCP run
+ * are copied behind its head instead (gro_run_extend), up to that IPv4
+ * length; *merged counts them. */
+int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint32_t gro_max_len,
+                 uint64_t tstamp_ns, int *bad, int *merged);
 
 int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass);
 /* Send up to n frames with sendmmsg, status[i] 0 or -errno (dropped);

@@ -89,6 +89,14 @@ int vnet_hdr_to_skb(const struct virtio_net_hdr *h, struct sk_buff *skb)
     return 0;
 }
 
+int vnet_hdr_gro_seg_size(const struct virtio_net_hdr *h, int *csum_ok)
+{
+    *csum_ok = (h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) != 0;
+    if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE)
+        return 0;
+    return h->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 ? h->gso_size : -1;
+}
+
 uint16_t vnet_eth_proto(const struct sk_buff *skb)
 {
     const unsigned char *d = skb_data(skb);

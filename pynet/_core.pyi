@@ -150,6 +150,7 @@ def tcp_ack_coalesce(skbs: Sequence[SKB]) -> tuple[list[SKB], int]: ...
 # Batches of skbs cross into C with the GIL released; receive buffers must be empty,
 # private skbs with room for a whole frame. OSError carries the kernel's errno.
 TUN_F_CSUM: int
+TAP_FRAME_MAX: int
 TUN_F_TSO4: int
 TUN_F_TSO6: int
 TUN_F_TSO_ECN: int
@@ -159,8 +160,9 @@ TUN_F_USO6: int
 def tap_open_fd(name: str, vnet_hdr: bool) -> tuple[int, str]: ...
 def tap_set_persist_fd(fd: int, persist: bool) -> None: ...
 def tap_set_offload_fd(fd: int, tun_flags: int) -> None: ...
-def tap_read_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool, tstamp_ns: int = 0) -> tuple[int, int]:
-    """(skbs filled, malformed frames dropped)"""
+def tap_read_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool, tstamp_ns: int = 0,
+                  gro_max_len: int = 0) -> tuple[int, int, int]:
+    """(skbs filled, malformed frames dropped, frames merged in place)"""
 def tap_bench_write(fd: int, frame: Buffer, count: int) -> int: ...
 
 class PacketRing:

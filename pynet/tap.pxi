@@ -80,21 +80,25 @@ def tap_set_offload_fd(int fd, unsigned int tun_flags):
     _oserror(tap_set_offload(fd, tun_flags))
 
 
-def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0):
-    """Read frames into the empty skbs until EAGAIN: (filled, malformed).
+def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0, uint32_t gro_max_len=0):
+    """Read frames into the empty skbs until EAGAIN: (filled, malformed, merged).
 
-    The first `filled` skbs hold one frame each, data at the Ethernet header.
+    The first `filled` skbs hold a frame each, data at the Ethernet header.
+    gro_max_len (with vnet_hdr; 0: off): the frames that continue a TCP run
+    are read into its first skb's tailroom and merged there, up to that IPv4
+    length (tap_read_batch); `merged` counts them. Every skb needs room for
+    TAP_FRAME_MAX bytes.
     """
     cdef tuple t = tuple(skbs)
     _check_empty(t)
     cdef sk_buff **arr = _skb_pin(t)
-    cdef int bad = 0, got
+    cdef int bad = 0, merged = 0, got
     cdef int n = <int>len(t)
     with nogil:
-        got = tap_read_batch(fd, arr, n, vnet_hdr, tstamp_ns, &bad)
+        got = tap_read_batch(fd, arr, n, vnet_hdr, gro_max_len, tstamp_ns, &bad, &merged)
     _skb_unpin(t, arr)
     _oserror(got)
-    return got, bad
+    return got, bad, merged
 
 
 ctypedef int (*xmit_batch_fn)(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status,
@@ -138,6 +142,7 @@ def tap_bench_write(int fd, frame, long count):
 globals().update(
     TUN_F_CSUM=TUN_F_CSUM, TUN_F_TSO4=TUN_F_TSO4, TUN_F_TSO6=TUN_F_TSO6,
     TUN_F_TSO_ECN=TUN_F_TSO_ECN, TUN_F_USO4=TUN_F_USO4, TUN_F_USO6=TUN_F_USO6,
+    TAP_FRAME_MAX=TAP_FRAME_MAX,
 )
 
 

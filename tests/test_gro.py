@@ -4,6 +4,7 @@ refuses to merge stays apart. Frames are built here with struct and a
 Python ones'-complement sum, independent of pynet's C."""
 import hashlib
 import random
+import socket
 import struct
 
 import pytest
@@ -266,3 +267,149 @@ def test_two_stacks_with_gro_over_a_lossy_pipe(seed):
         ver.feed(d)
     assert ver.nbytes == total
     assert b.gro_stats.merged > total // 1448 // 2
+
+
+# -- GRO in the driver: the TAP reader (csrc/tap.c, gro_run_*) ----------------------------------
+# Frames reach tap_read_skbs through a datagram socketpair, which keeps their
+# boundaries as a TAP does, each behind a virtio_net_hdr written here.
+VNET_HDR = struct.Struct("=BBHHHH")    # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
+VIRTIO_NEEDS_CSUM, VIRTIO_DATA_VALID, VIRTIO_GSO_TCPV4, VIRTIO_GSO_UDP_L4 = 1, 2, 1, 5
+BIG = 256 << 10
+
+
+def vnet(gso_size=0, flags=None, gso_type=None):
+    """A frame's virtio header: a TCP GSO one (partial checksum), else DATA_VALID."""
+    if gso_size:
+        return VNET_HDR.pack(VIRTIO_NEEDS_CSUM, gso_type or VIRTIO_GSO_TCPV4, 66, gso_size, 34, 16)
+    return VNET_HDR.pack(VIRTIO_DATA_VALID if flags is None else flags, gso_type or 0, 0, 0, 0, 0)
+
+
+def gso_frame(seq, nseg, seed, **kw):
+    """(virtio header, frame) of a TCP GSO frame of nseg full segments, and its payload."""
+    payload = random.Random(seed).randbytes(nseg * MSS)
+    return (vnet(MSS), seg(seq, payload, **kw).tobytes()), payload
+
+
+def driver_read(frames, gro_max_len, room=BIG):
+    """Feed (virtio header, frame) pairs to the TAP reader with GRO up to
+    gro_max_len, its skbs sized as BatchDevice sizes them for `room`:
+    (skbs filled, malformed, merged)."""
+    from pynet import _core
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        b.setblocking(False)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        for hdr, frame in frames:
+            a.send(hdr + frame)
+        skbs = []
+        for _ in frames:
+            skb = SKB(64 + _core.TAP_FRAME_MAX + max(0, room - 65536))
+            skb.reserve(64)
+            skbs.append(skb)
+        got, bad, merged = _core.tap_read_skbs(b.fileno(), skbs, True, 0, gro_max_len)
+    return skbs[:got], bad, merged
+
+
+def big_parse(skb):
+    """parse() for skbs that may be over 64 KB (IPv4 tot_len 0: the length is the frame's)."""
+    b = skb.tobytes()
+    if len(b) - 14 <= 65535:
+        return parse(skb)
+    assert b[16:18] == b"\0\0" and ones_sum(b[14:34]) == 0xFFFF
+    sport, dport, seq = struct.unpack("!HHI", b[34:42])
+    return (sport, dport), seq, b[47], b[34 + (b[46] >> 4) * 4:]
+
+
+def test_driver_gro_merges_a_run_of_gso_frames_past_64k_in_place():
+    """The kernel's 64 KB GSO frames of one run, PSH on each as a kernel
+    sender sets it, become one BIG TCP skb of up to gro_max_len."""
+    frames, data = [], b""
+    for i in range(5):
+        f, p = gso_frame(1000 + i * 45 * MSS, 45, i, flags=ACK | PSH)
+        frames.append(f)
+        data += p
+    skbs, bad, merged = driver_read(frames, BIG)
+    assert bad == 0 and merged == 3 and len(skbs) == 2
+    head, last = skbs
+    # 20 + 32 + 4 * 45 * 1448 = 260,692 <= 256 KB; a fifth frame would pass it
+    assert len(head) == 14 + 20 + 32 + 4 * 45 * MSS
+    assert head.gso_size == MSS and head.gso_segs == 180 and head.gso_type == SKB_GSO_TCPV4
+    assert head.ip_summed == CHECKSUM_UNNECESSARY
+    _, seq, flags, payload = big_parse(head)
+    assert seq == 1000 and flags == ACK | PSH
+    assert last.tobytes() == frames[4][1] and last.gso_size == MSS and last.gso_segs == 0
+    assert payload + big_parse(last)[3] == data
+
+
+def test_driver_gro_below_64k_keeps_an_ip_length():
+    frames = [gso_frame(1000 + i * 4 * MSS, 4, i)[0] for i in range(3)]
+    frames.append((vnet(), seg(1000 + 12 * MSS, b"z" * 700).tobytes()))
+    skbs, bad, merged = driver_read(frames, 65535)
+    assert merged == 3 and len(skbs) == 1
+    m = skbs[0]
+    assert m.gso_segs == 13 and m.gso_size == MSS
+    _, seq, _, payload = parse(m)       # tot_len is the datagram's, header checksum valid
+    assert seq == 1000 and len(payload) == 12 * MSS + 700
+
+
+def _run_breakers():
+    """(name, frame that must not join a run at seq 1000 + 2 * MSS)."""
+    nxt = 1000 + 2 * MSS
+    p = b"n" * MSS
+    udp = bytearray(seg(nxt, p).tobytes())
+    udp[23] = 17
+    return [
+        ("seq-gap", (vnet(), seg(nxt + 1, p).tobytes())),
+        ("other-flow", (vnet(), seg(nxt, p, sport=40001).tobytes())),
+        ("timestamp", (vnet(), seg(nxt, p, ts=(101, 200)).tobytes())),
+        ("ack", (vnet(), seg(nxt, p, ack=8).tobytes())),
+        ("fin", (vnet(), seg(nxt, p, flags=ACK | FIN).tobytes())),
+        ("larger", (vnet(), seg(nxt, p + b"n").tobytes())),
+        ("no-csum-verdict", (vnet(flags=0), seg(nxt, p).tobytes())),
+        ("other-gso-size", (VNET_HDR.pack(VIRTIO_NEEDS_CSUM, VIRTIO_GSO_TCPV4, 66, 1000, 34, 16),
+                            seg(nxt, p).tobytes())),
+        ("udp-gso", (VNET_HDR.pack(VIRTIO_NEEDS_CSUM, VIRTIO_GSO_UDP_L4, 42, 1000, 34, 6),
+                     bytes(udp))),
+        ("arp", (vnet(flags=0), MAC[:12] + b"\x08\x06" + bytes(28))),
+    ]
+
+
+@pytest.mark.parametrize("name,breaker", _run_breakers(), ids=[n for n, _ in _run_breakers()])
+def test_driver_gro_sends_up_what_does_not_continue_the_run_intact(name, breaker):
+    """Whatever does not continue the run goes up as it came, and ends the
+    run: the frame after it is not merged behind the old head either."""
+    head, _ = gso_frame(1000, 2, 1)
+    after = (vnet(), seg(1000 + 2 * MSS, b"a" * MSS).tobytes())
+    skbs, bad, merged = driver_read([head, breaker, after], BIG)
+    assert bad == 0 and merged == 0
+    assert [s.tobytes() for s in skbs] == [head[1], breaker[1], after[1]]
+
+
+def test_driver_gro_a_short_segment_joins_and_ends_the_run():
+    head, _ = gso_frame(1000, 2, 1)
+    short = (vnet(), seg(1000 + 2 * MSS, b"s" * 500).tobytes())
+    after = (vnet(), seg(1000 + 2 * MSS + 500, b"a" * MSS).tobytes())
+    skbs, bad, merged = driver_read([head, short, after], BIG)
+    assert merged == 1 and [len(s) for s in skbs] == [66 + 2 * MSS + 500, len(after[1])]
+    assert skbs[1].tobytes() == after[1]
+
+
+def test_driver_gro_counts_garbage_in_a_run_and_keeps_the_head():
+    head, _ = gso_frame(1000, 2, 1)
+    after = (vnet(), seg(1000 + 2 * MSS, b"a" * MSS).tobytes())
+    rnd = random.Random(3)
+    garbage = [(vnet(), b"\x01" * 5), (VNET_HDR.pack(0, 99, 0, 0, 0, 0), after[1]),
+               (vnet(), head[1][:40])] + [(vnet(), rnd.randbytes(rnd.randrange(14, 3000)))
+                                          for _ in range(5)]
+    skbs, bad, merged = driver_read([head] + garbage + [after], BIG)
+    # the bad virtio header and the 5-byte frame are malformed; the rest go up as they came
+    assert bad == 2 and merged == 0
+    assert skbs[0].tobytes() == head[1] and skbs[-1].tobytes() == after[1]
+    assert [s.tobytes() for s in skbs[1:-1]] == [f for _, f in garbage[2:]]
+
+
+@pytest.mark.parametrize("gro_max_len,room", [(0, BIG), (BIG, 65536)], ids=["off", "no-room"])
+def test_driver_gro_merges_nothing_when_off_or_without_room(gro_max_len, room):
+    frames = [gso_frame(1000 + i * 20 * MSS, 20, i)[0] for i in range(4)]
+    skbs, bad, merged = driver_read(frames, gro_max_len, room)
+    assert merged == 0 and [s.tobytes() for s in skbs] == [f for _, f in frames]

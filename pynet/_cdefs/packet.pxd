@@ -1,5 +1,5 @@
 # Declarations of csrc/packet.h for pynet/packet.pxi.
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 from pynet._cdefs.skb cimport sk_buff
 
 cdef extern from "packet.h" nogil:
@@ -8,6 +8,7 @@ cdef extern from "packet.h" nogil:
     int pkt_rx_open(pkt_ring *r, int ifindex, unsigned int block_size,
                     unsigned int block_nr, unsigned int retire_ms, int vnet_hdr)
     void pkt_rx_close(pkt_ring *r)
-    int pkt_rx_batch(pkt_ring *r, sk_buff **skbs, int n, uint64_t tstamp_ns, int *bad)
+    int pkt_rx_batch(pkt_ring *r, sk_buff **skbs, int n, uint32_t gro_max_len,
+                     uint64_t tstamp_ns, int *bad, int *merged)
     int pkt_tx_open(int ifindex, int vnet_hdr, int qdisc_bypass)
     int pkt_tx_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status, uint64_t *sent_bytes)

@@ -5,10 +5,12 @@ from pynet._cdefs.skb cimport sk_buff
 cdef extern from "tap.h" nogil:
     enum:
         IFNAMSIZ
+        TAP_FRAME_MAX
     int tap_open(const char *name, int vnet_hdr, char *ifname)
     int tap_set_persist(int fd, int persist)
     int tap_set_offload(int fd, unsigned int tun_flags)
-    int tap_read_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, uint64_t tstamp_ns, int *bad)
+    int tap_read_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, uint32_t gro_max_len,
+                       uint64_t tstamp_ns, int *bad, int *merged)
     int tap_write_batch(int fd, sk_buff **skbs, int n, int vnet_hdr, int *status, uint64_t *sent_bytes)
     long tap_bench_write_loop(int fd, const unsigned char *frame, uint32_t length, long count)
 

@@ -61,6 +61,9 @@ NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
 # limit, and how far BIG TCP lets a GSO skb grow past it.
 GSO_LEGACY_MAX_SIZE = 65536
 GSO_MAX_SIZE = 8 * GSO_LEGACY_MAX_SIZE
+# The longest frame a TAP or an AF_PACKET socket with a virtio header hands
+# its reader: a 64 KB IP packet behind a VLAN-tagged Ethernet header.
+GSO_MAX_FRAME = _core.TAP_FRAME_MAX
 
 _ifindex = itertools.count(1)
 
@@ -84,21 +87,25 @@ class NetDevice(_core.NetDeviceBase):
     header), stats, tx_queue_len (bound of the transmit queue), up,
     queue_stopped, gso_ipv4_max_size (the largest IPv4 GSO datagram the
     stack builds for it, as Linux's: over 65536 they are BIG TCP ones,
-    tot_len 0).
+    tot_len 0), gro_ipv4_max_size (the largest one GRO builds from what it
+    receives, likewise).
     """
 
     def __init__(self, name, *, mtu=1500, hwaddr=b"\x00" * 6, features=0,
-                 needed_headroom=0, tx_queue_len=1000, gso_ipv4_max_size=GSO_LEGACY_MAX_SIZE):
+                 needed_headroom=0, tx_queue_len=1000, gso_ipv4_max_size=GSO_LEGACY_MAX_SIZE,
+                 gro_ipv4_max_size=GSO_LEGACY_MAX_SIZE):
         if len(hwaddr) != 6:
             raise ValueError("hwaddr must be 6 bytes")
-        if not 0 < gso_ipv4_max_size <= GSO_MAX_SIZE:
-            raise ValueError(f"gso_ipv4_max_size must be 1..{GSO_MAX_SIZE}, not {gso_ipv4_max_size}")
+        for what, size in (("gso", gso_ipv4_max_size), ("gro", gro_ipv4_max_size)):
+            if not 0 < size <= GSO_MAX_SIZE:
+                raise ValueError(f"{what}_ipv4_max_size must be 1..{GSO_MAX_SIZE}, not {size}")
         self.name = name
         self.ifindex = next(_ifindex)
         self.mtu = mtu
         self.hwaddr = bytes(hwaddr)
         self.features = features
         self.gso_ipv4_max_size = gso_ipv4_max_size
+        self.gro_ipv4_max_size = gro_ipv4_max_size
         self.needed_headroom = needed_headroom
         self.stats = NetDeviceStats()
         self.tx_queue_len = tx_queue_len
@@ -232,8 +239,15 @@ class BatchDevice(NetDevice):
     driver attaches in ndo_open (xmit_attach), counted in C: a frame is sent
     or refused (tx_errors), or the kernel's queue is full (NETDEV_TX_BUSY).
 
-    Subclasses supply _read(skbs, tstamp_ns) -> (filled, malformed) and
-    _rx_size() (bytes per receive skb, headroom included).
+    With virtio headers and NETIF_F_GRO the reader does GRO itself: the
+    frames that continue a TCP run go straight behind its first skb, up to
+    gro_ipv4_max_size (csrc/gro.c's gro_run_*), so a kernel sender's 64 KB
+    GSO frames reach the stack four to an skb without a copy; each receive
+    skb then has room for that much. gro_merged counts those frames (they
+    are in rx_packets too).
+
+    Subclasses supply _read(skbs, tstamp_ns, gro_max_len) -> (filled,
+    malformed, merged) and _vnet_hdr() (whether frames carry virtio headers).
     """
     ndo_start_xmit = _core.NetDeviceBase.xmit_one
     ndo_xmit_batch = _core.NetDeviceBase.xmit_batch
@@ -241,14 +255,31 @@ class BatchDevice(NetDevice):
     def __init__(self, name, *, rx_headroom=64, **kwargs):
         super().__init__(name, **kwargs)
         self.rx_headroom = rx_headroom
+        self.gro_merged = 0
         self._pool = []
+
+    def _rx_gro_max_len(self):
+        """The IPv4 length the reader merges a run up to, or 0 (no GRO in the driver)."""
+        if self._vnet_hdr() and self.features & NETIF_F_GRO:
+            return self.gro_ipv4_max_size
+        return 0
+
+    def _rx_size(self):
+        """Bytes per receive skb, headroom included: a whole frame, and the
+        room a run may grow into past it."""
+        if not self._vnet_hdr():
+            return self.rx_headroom + self.mtu + ETH_HLEN + 4
+        return self.rx_headroom + GSO_MAX_FRAME + max(0, self._rx_gro_max_len() - GSO_LEGACY_MAX_SIZE)
 
     def ndo_poll(self, budget, now):
         pool = self._pool
         _core.skb_pool_fill(pool, budget, self._rx_size(), self.rx_headroom)
         batch = pool if len(pool) == budget else pool[:budget]
-        got, bad = self._read(batch, int(now * 1e9) if now is not None else 0)
+        got, bad, merged = self._read(batch, int(now * 1e9) if now is not None else 0,
+                                      self._rx_gro_max_len())
         self.stats.rx_errors += bad
+        self.stats.rx_packets += merged          # frames, as the kernel counts them
+        self.gro_merged += merged
         if not got:
             return []
         out = pool[:got]

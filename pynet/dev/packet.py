@@ -24,19 +24,27 @@ import socket
 
 from pynet import _core
 from pynet.dev.netdevice import GSO_LEGACY_MAX_SIZE, BatchDevice
-from pynet.dev.tap import GSO_MAX_FRAME, TAP_OFFLOAD_FEATURES, random_hwaddr
+from pynet.dev.tap import TAP_BIG_TCP_MAX_SIZE, TAP_OFFLOAD_FEATURES, random_hwaddr
 
 
 class PacketDevice(BatchDevice):
-    """PacketDevice(ifname, vnet_hdr=False, qdisc_bypass=True, ...)."""
+    """PacketDevice(ifname, vnet_hdr=False, qdisc_bypass=True, ...).
+
+    gro_ipv4_max_size: how far the reader merges the kernel's frames of one
+    TCP run when NETIF_F_GRO is on (BatchDevice); 256 KB by default with
+    vnet_hdr, as on a TAP.
+    """
 
     def __init__(self, ifname, *, vnet_hdr=False, qdisc_bypass=True, mtu=1500, hwaddr=None,
                  rx_headroom=64, block_size=1 << 18, block_nr=16, retire_ms=1,
-                 needed_headroom=0, tx_queue_len=1000, gso_ipv4_max_size=GSO_LEGACY_MAX_SIZE):
+                 needed_headroom=0, tx_queue_len=1000, gso_ipv4_max_size=GSO_LEGACY_MAX_SIZE,
+                 gro_ipv4_max_size=None):
         super().__init__(ifname, mtu=mtu, hwaddr=hwaddr or random_hwaddr(),
                          features=TAP_OFFLOAD_FEATURES if vnet_hdr else 0, rx_headroom=rx_headroom,
                          needed_headroom=needed_headroom, tx_queue_len=tx_queue_len,
-                         gso_ipv4_max_size=gso_ipv4_max_size)
+                         gso_ipv4_max_size=gso_ipv4_max_size,
+                         gro_ipv4_max_size=gro_ipv4_max_size or (
+                             TAP_BIG_TCP_MAX_SIZE if vnet_hdr else GSO_LEGACY_MAX_SIZE))
         self.vnet_hdr = vnet_hdr
         self.qdisc_bypass = qdisc_bypass
         self._ring_args = (block_size, block_nr, retire_ms)
@@ -65,8 +73,8 @@ class PacketDevice(BatchDevice):
             raise ValueError("device is down")
         return self.ring.fileno()
 
-    def _rx_size(self):
-        return self.rx_headroom + (GSO_MAX_FRAME if self.vnet_hdr else self.mtu + 18)
+    def _vnet_hdr(self):
+        return self.vnet_hdr
 
-    def _read(self, skbs, tstamp_ns):
-        return self.ring.read(skbs, tstamp_ns)
+    def _read(self, skbs, tstamp_ns, gro_max_len):
+        return self.ring.read(skbs, tstamp_ns, gro_max_len)
