@@ -540,7 +540,8 @@ def bulk_pynet_rx(kind, offload, seconds, loss=0.0):
             raise DataError(f"the kernel sent {res['bytes']} bytes, pynet read {ver.nbytes}")
         s = st["s"]
         return _bulk(None, None, ver.nbytes, st["t1"] - st["t0"], cpu + res["cpu"],
-                     segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged)
+                     segs_in=s.stats.get("InSegs"), gro_merged=stack.gro_stats.merged,
+                     driver_gro_merged=peer.dev.gro_merged)
 
 
 @contextlib.contextmanager
