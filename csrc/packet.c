@@ -153,7 +153,7 @@ static int frame_to_run(struct gro_run *run, const struct tpacket3_hdr *h)
     if (h->tp_snaplen != h->tp_len || h->tp_snaplen <= hl)
         return 0;
     memcpy(&vh, mac - sizeof(vh), sizeof(vh));
-    seg = vnet_hdr_gro_seg_size(&vh, &csum_ok);
+    seg = vnet_hdr_gro_seg_size(&vh, h->tp_snaplen, &csum_ok);
     return seg >= 0 && gro_run_extend(run, mac, h->tp_snaplen, (uint16_t)seg, csum_ok, mac + hl);
 }
 

@@ -117,7 +117,7 @@ int tap_read_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr,
             r -= sizeof(h);
         }
         if (hl) {
-            int csum_ok, seg = vnet_hdr_gro_seg_size(&h, &csum_ok);
+            int csum_ok, seg = vnet_hdr_gro_seg_size(&h, (uint32_t)r, &csum_ok);
             if ((uint32_t)r > hl && seg >= 0
                 && gro_run_extend(&run, hdr, (uint32_t)r, (uint16_t)seg, csum_ok, NULL)) {
                 ++*merged;

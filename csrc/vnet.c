@@ -47,6 +47,18 @@ int vnet_hdr_from_skb(const struct sk_buff *skb, struct virtio_net_hdr *h)
     return 0;
 }
 
+/* The checksum a NEEDS_CSUM header asks for lies inside the frame's len bytes. */
+static inline int vnet_csum_in_frame(const struct virtio_net_hdr *h, uint32_t len)
+{
+    return (uint32_t)h->csum_start + h->csum_offset + 2u <= len;
+}
+
+/* A GSO packet always carries a partial checksum (virtio spec 5.1.6.2). */
+static inline int vnet_gso_has_partial_csum(const struct virtio_net_hdr *h)
+{
+    return h->gso_size != 0 && (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+}
+
 int vnet_hdr_to_skb(const struct virtio_net_hdr *h, struct sk_buff *skb)
 {
     uint32_t len = skb_len(skb);
@@ -56,8 +68,7 @@ int vnet_hdr_to_skb(const struct virtio_net_hdr *h, struct sk_buff *skb)
     skb->gso_segs = 0;
     skb->gso_type = 0;
     if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        if ((uint32_t)h->csum_start + h->csum_offset + 2u > len
-            || skb->data + (uint32_t)h->csum_start >= SKB_HDR_UNSET)
+        if (!vnet_csum_in_frame(h, len) || skb->data + (uint32_t)h->csum_start >= SKB_HDR_UNSET)
             return -1;
         skb->ip_summed = CHECKSUM_PARTIAL;
         skb->csum_start = (uint16_t)(skb->data + h->csum_start);
@@ -80,8 +91,7 @@ int vnet_hdr_to_skb(const struct virtio_net_hdr *h, struct sk_buff *skb)
     default:
         return -1;
     }
-    /* A GSO packet always carries a partial checksum (virtio spec 5.1.6.2). */
-    if (h->gso_size == 0 || skb->ip_summed != CHECKSUM_PARTIAL)
+    if (!vnet_gso_has_partial_csum(h))
         return -1;
     if (h->gso_type & VIRTIO_NET_HDR_GSO_ECN)
         skb->gso_type |= SKB_GSO_TCP_ECN;
@@ -89,12 +99,15 @@ int vnet_hdr_to_skb(const struct virtio_net_hdr *h, struct sk_buff *skb)
     return 0;
 }
 
-int vnet_hdr_gro_seg_size(const struct virtio_net_hdr *h, int *csum_ok)
+int vnet_hdr_gro_seg_size(const struct virtio_net_hdr *h, uint32_t len, int *csum_ok)
 {
     *csum_ok = (h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) != 0;
+    /* what vnet_hdr_to_skb would refuse must not hide inside a run */
+    if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !vnet_csum_in_frame(h, len))
+        return -1;
     if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE)
         return 0;
-    return h->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 ? h->gso_size : -1;
+    return h->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 && vnet_gso_has_partial_csum(h) ? h->gso_size : -1;
 }
 
 uint16_t vnet_eth_proto(const struct sk_buff *skb)

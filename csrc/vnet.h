@@ -26,10 +26,11 @@ int vnet_hdr_from_skb(const struct sk_buff *skb, struct virtio_net_hdr *h);
  * Returns 0, or -1 for a header that points outside the frame. */
 int vnet_hdr_to_skb(const struct virtio_net_hdr *h, struct sk_buff *skb);
 
-/* For a frame that may join a GRO run (gro_run_extend): its GSO segment
- * size (0: a single segment), or -1 when it must go up alone (UDP, IPv6 or
- * ECN GSO); *csum_ok when the device vouched for its checksum. */
-int vnet_hdr_gro_seg_size(const struct virtio_net_hdr *h, int *csum_ok);
+/* For a frame of len bytes that may join a GRO run (gro_run_extend): its
+ * GSO segment size (0: a single segment), or -1 when it must go up alone
+ * (UDP, IPv6 or ECN GSO, or a header vnet_hdr_to_skb would refuse); *csum_ok
+ * when the device vouched for its checksum. */
+int vnet_hdr_gro_seg_size(const struct virtio_net_hdr *h, uint32_t len, int *csum_ok);
 
 /* The ethertype at the Ethernet header (0 when the frame is shorter). */
 uint16_t vnet_eth_proto(const struct sk_buff *skb);
