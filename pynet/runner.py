@@ -13,12 +13,17 @@ poke when they armed an earlier timer or left frames queued, and the next
 timer; then it polls, and flushes the poll state (PollFd) of the sockets
 whose callbacks fired.
 
-A socket call about to sleep first polls the devices itself for a while
-(busy_loop: Linux's busy polling, SO_BUSY_POLL / net.core.busy_read): the
-ACK that frees send space or the reply a request waits for is often
-already queued on the device, and taking it in the caller's thread saves
-handing the stack lock and the GIL to the runner and back. The runner
-thread stands aside meanwhile.
+A socket call that must block drives the stacks itself (poll_wait) when no
+other call does: it polls the devices, and sleeps in select() on their
+descriptors with the stack lock released, until its socket is ready. The
+frame it waits for then wakes the thread that wants it, where going through
+the runner would cost a second wake-up and a hand-over of the stack lock and
+the GIL (on one CPU that doubled the time of a 1-byte request/response). It
+may first spin without sleeping (Linux's busy polling, SO_BUSY_POLL /
+net.core.busy_read). The runner thread stands aside while a call polls, and
+for HANDOFF_GRACE after it, since a thread that just returned from a
+blocking call is usually about to make the next one; it takes over at once
+when other calls sleep on their sockets' conditions.
 """
 import os
 import resource
@@ -31,7 +36,11 @@ from pynet.stack import NAPI_POLL_WEIGHT
 
 clock = time.monotonic
 _IDLE = 1.0        # longest sleep: picks up devices added while running
-BUSY_LOOP_MAX = 0.001   # longest a socket call polls the devices before it sleeps
+BUSY_LOOP_MAX = 0.001   # longest a socket call spins (holding the stack lock) before it sleeps
+# How long after a socket call stopped polling the runner still stands aside: a
+# timer may fire this late meanwhile (Linux's timers are a jiffy, 1-4 ms, coarse).
+# Waking every 1 ms cost a request/response loop a tenth of its rate, 2-5 ms nothing.
+HANDOFF_GRACE = 0.002
 
 
 class Runner:
@@ -47,7 +56,12 @@ class Runner:
         self._stopping = False
         self.stopped = False        # stop() was called: blocking socket calls fail, not restart it
         self.waiters = weakref.WeakSet()   # conditions of sockets that blocked on this runner
-        self.busy_pollers = 0       # socket calls polling the devices themselves (busy_loop)
+        self.pollers = 0            # socket calls driving the stacks themselves (poll_wait): 0 or 1
+        self.sleepers = 0           # socket calls asleep on their conditions: the runner serves them
+        self.last_poll = 0.0        # when the last poll_wait ended
+        self.aside_deep = False     # the thread sleeps until a poll_wait ends
+        self._poll_sel = None       # poll_wait's selector: the eventfd and the devices
+        self._poll_watched = set()
         from pynet.tcp.tcp_ipv4 import tcp_v4_init
         for stack in stacks:
             stack._runner = self
@@ -62,7 +76,12 @@ class Runner:
             return self
         raise_nofile_limit()
         self._stopping = self.stopped = False
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        if self._efd is None:
+            # open as long as the runner exists: a poll_wait may be in select() on
+            # it when stop() runs
+            self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            weakref.finalize(self, os.close, self._efd)
+        self._drain_eventfd()
         self._thread = threading.Thread(target=self._run, name="pynet-runner", daemon=True)
         self._thread.start()
         return self
@@ -72,12 +91,12 @@ class Runner:
         if thread is None:
             return
         # stopped first: a blocking call that finds the thread gone before this
-        # was set would start a new one
+        # was set would start a new one. The eventfd stays readable from here on,
+        # so a poll_wait about to sleep on it cannot miss the stop.
         self.stopped = self._stopping = True
         os.eventfd_write(self._efd, 1)
         thread.join()
-        os.close(self._efd)
-        self._thread = self._efd = None
+        self._thread = None
         with self.lock:
             for cond in self.waiters:
                 cond.notify_all()
@@ -85,8 +104,10 @@ class Runner:
     def kick(self):
         """A socket call armed a timer or queued frames: make sure the
         thread looks before it would have (caller holds the lock)."""
-        if self._efd is None:
+        if self._thread is None:
             return
+        if not (self.pollers or self.sleepers) and clock() - self.last_poll < HANDOFF_GRACE:
+            return      # the thread stands aside and looks again within HANDOFF_GRACE
         nxt = None
         queued = False
         for s in self.stacks:          # plain loops: this runs after every socket call
@@ -109,46 +130,74 @@ class Runner:
             sock._cond.notify_all()
             sock._update_pollfd()
 
+    def _watch_devices(self, sel, watched):
+        """Make sel watch the devices' descriptors (those that have one) for
+        input, besides what else it watches; watched: the ones it did. Returns
+        the ones it does now."""
+        fds = set()
+        for stack in self.stacks:
+            for dev in stack.devices.values():
+                try:
+                    fds.add(dev.fileno())
+                except (ValueError, NotImplementedError, OSError):
+                    pass
+        for fd in watched - fds:
+            sel.unregister(fd)
+        for fd in fds - watched:
+            sel.register(fd, selectors.EVENT_READ)
+        return fds
+
+    def _next_wait(self, now, busy):
+        """How long a poller may sleep: until the next timer, at most _IDLE; not
+        at all after a full budget or while frames wait in a device's queue."""
+        if busy or any(dev.qdisc for s in self.stacks for dev in s.devices.values()):
+            return 0.0
+        nxt = min((t for t in (s.next_timer() for s in self.stacks) if t is not None),
+                  default=None)
+        return _IDLE if nxt is None else min(_IDLE, max(nxt - now, 0.0))
+
+    def _poll_stacks(self, now):
+        """Poll every stack once: (frames taken, whether some device filled its budget)."""
+        received = 0
+        busy = False
+        for stack in self.stacks:
+            n = stack.poll(now)
+            received += n
+            busy |= n >= NAPI_POLL_WEIGHT    # frames are waiting: poll again at once
+        self.flush_dirty()
+        return received, busy
+
     def _run(self):
         sel = selectors.DefaultSelector()
         sel.register(self._efd, selectors.EVENT_READ)
-        watched = {}
-        aside = selectors.DefaultSelector()     # only the eventfd: while calls busy-poll
+        watched = set()
+        aside = selectors.DefaultSelector()     # only the eventfd: while calls poll
         aside.register(self._efd, selectors.EVENT_READ)
         try:
             while not self._stopping:
-                if self.busy_pollers:
-                    # a socket call is polling the devices; it wakes us when it stops
-                    if aside.select(_IDLE):
+                # Stand aside while a socket call polls the devices: it wakes us when
+                # it leaves (flag first, so one leaving meanwhile sees it). Then for
+                # HANDOFF_GRACE, as the thread is likely to be back with its next
+                # call, unless calls sleep on their conditions and need us now.
+                self.aside_deep = True
+                if self.pollers:
+                    if aside.select(_IDLE) and not self._stopping:
+                        self._drain_eventfd()
+                    self.aside_deep = False
+                    continue
+                self.aside_deep = False
+                if not self.sleepers and clock() - self.last_poll < HANDOFF_GRACE:
+                    if aside.select(HANDOFF_GRACE) and not self._stopping:
                         self._drain_eventfd()
                     continue
                 with self.lock:
                     now = clock()
-                    busy = False
-                    for stack in self.stacks:
-                        # a full budget on some device: frames are waiting, poll again at once
-                        busy |= stack.poll(now) >= NAPI_POLL_WEIGHT
-                    self.flush_dirty()
-                    nxt = min((t for t in (s.next_timer() for s in self.stacks) if t is not None),
-                              default=None)
-                    wait = _IDLE if nxt is None else min(_IDLE, max(nxt - now, 0.0))
-                    if busy or any(dev.qdisc for s in self.stacks for dev in s.devices.values()):
-                        wait = 0.0
+                    _, busy = self._poll_stacks(now)
+                    wait = self._next_wait(now, busy)
                     self.wake_at = now + wait
-                    fds = {}
-                    for stack in self.stacks:
-                        for dev in stack.devices.values():
-                            try:
-                                fds[dev.fileno()] = dev
-                            except (ValueError, NotImplementedError, OSError):
-                                pass
-                for fd in watched.keys() - fds.keys():
-                    sel.unregister(fd)
-                for fd in fds.keys() - watched.keys():
-                    sel.register(fd, selectors.EVENT_READ)
-                watched = fds
+                    watched = self._watch_devices(sel, watched)
                 for key, _ in sel.select(wait):
-                    if key.fd == self._efd:
+                    if key.fd == self._efd and not self._stopping:
                         self._drain_eventfd()
         finally:
             sel.close()
@@ -160,32 +209,61 @@ class Runner:
         except BlockingIOError:
             pass
 
-    def busy_loop(self, ready, spin, deadline=None):
-        """sk_busy_loop: poll the stacks from the calling thread (which holds the lock)
-        until ready(), the deadline, `spin` seconds in which no frame arrived, or
-        BUSY_LOOP_MAX (other threads wait for the lock meanwhile). True if ready()
-        came true."""
-        self.busy_pollers += 1
+    def sleep(self):
+        """A socket call goes to sleep on its condition: the runner must serve it,
+        so stop standing aside if no poll_wait will wake it (caller holds the lock)."""
+        self.sleepers += 1
+        if not self.pollers and self._thread is not None:
+            os.eventfd_write(self._efd, 1)
+
+    def poll_wait(self, ready, deadline=None, spin=0.0):
+        """Drive the stacks from the calling thread (which holds the lock) until
+        ready(): poll the devices, spin for `spin` seconds after the last frame
+        (at most BUSY_LOOP_MAX with the lock held), then sleep in select() on the
+        devices and the eventfd with the lock released. False, with ready() still
+        false, when another call is polling already, at the deadline, or once the
+        runner is stopped: the caller then sleeps on its condition or fails."""
+        if self.pollers or self.stopped:
+            return False
+        self.pollers += 1
+        lock = self.lock
         try:
             now = clock()
             quiet_until = now + spin
-            if deadline is None or deadline > now + BUSY_LOOP_MAX:
-                deadline = now + BUSY_LOOP_MAX
+            spin_until = now + min(spin, BUSY_LOOP_MAX)
             while True:
-                received = 0
-                for stack in self.stacks:
-                    received += stack.poll(now)
-                self.flush_dirty()
+                received, busy = self._poll_stacks(now)
                 if ready():
                     return True
                 now = clock()
+                if self.stopped or (deadline is not None and now >= deadline):
+                    return False
                 if received:
                     quiet_until = now + spin
-                if now >= quiet_until or now >= deadline:
-                    return False
+                if now < quiet_until and now < spin_until:
+                    continue
+                wait = self._next_wait(now, busy)
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                self.wake_at = now + wait          # kick() wakes us for an earlier timer
+                if self._poll_sel is None:
+                    self._poll_sel = selectors.DefaultSelector()
+                    self._poll_sel.register(self._efd, selectors.EVENT_READ)
+                self._poll_watched = self._watch_devices(self._poll_sel, self._poll_watched)
+                saved = lock._release_save()       # as Condition.wait lets go of an RLock
+                try:
+                    events = self._poll_sel.select(wait)
+                finally:
+                    lock._acquire_restore(saved)
+                if any(key.fd == self._efd for key, _ in events) and not self.stopped:
+                    self._drain_eventfd()
+                now = clock()
         finally:
-            self.busy_pollers -= 1
-            os.eventfd_write(self._efd, 1)
+            self.pollers -= 1
+            self.last_poll = clock()
+            if self.sleepers or self.aside_deep:
+                # the runner takes over for the sleepers now, or starts its grace
+                os.eventfd_write(self._efd, 1)
 
 
 def runner_of(stack):

@@ -26,7 +26,7 @@ TCP_CLOSING = 11
 
 SK_MEM_MAX = 212992        # net.core.rmem_default / wmem_default
 # net.core.busy_read: microseconds a blocking receive polls the devices before it sleeps
-# (pynet.runner.Runner.busy_loop); off by default as in Linux, which suggests 50 where
+# (pynet.runner.Runner.poll_wait); off by default as in Linux, which suggests 50 where
 # latency matters more than a core: the spinning reader competes with its peer for CPU.
 SYSCTL_BUSY_READ = 0
 

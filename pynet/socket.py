@@ -185,7 +185,9 @@ class socket:
     def _wait(self, ready, deadline):
         """Sleep (the stack lock released) until ready() or the deadline: TimeoutError.
         The first wait starts the stack's runner; once the stack is stopped a wait
-        fails with ENETDOWN (nothing would ever make it ready)."""
+        fails with ENETDOWN (nothing would ever make it ready). The call drives
+        the stacks itself unless another one does (Runner.poll_wait); then it
+        sleeps on its condition and the poller or the runner wakes it."""
         runner = self._runner
         if not runner.running:
             if runner.stopped:
@@ -195,23 +197,27 @@ class socket:
             spin = 0
         elif ready == self._writable:
             # Send space comes back with ACKs the peer's stack sent at once and that
-            # usually sit on the device already: take them in this thread.
+            # usually sit on the device already: take them before sleeping.
             spin = SEND_BUSY_POLL
         else:
             spin = self._sk.sk_ll_usec * 1e-6      # SO_BUSY_POLL, as Linux's busy_read
-        if spin and runner.busy_loop(ready, spin, deadline):
+        if runner.poll_wait(ready, deadline, spin):
             return
         runner.waiters.add(self._cond)
-        while not ready():
-            if runner.stopped:
-                raise _oserror(errno.ENETDOWN)
-            if deadline is None:
-                self._cond.wait()
-            else:
-                left = deadline - clock()
-                if left <= 0:
-                    raise TimeoutError("timed out")
-                self._cond.wait(left)
+        runner.sleep()
+        try:
+            while not ready():
+                if runner.stopped:
+                    raise _oserror(errno.ENETDOWN)
+                if deadline is None:
+                    self._cond.wait()
+                else:
+                    left = deadline - clock()
+                    if left <= 0:
+                        raise TimeoutError("timed out")
+                    self._cond.wait(left)
+        finally:
+            runner.sleepers -= 1
 
     def _readable(self):
         return self._sk is None or self._ops.poll(self._sk)[0]

@@ -500,6 +500,34 @@ def test_asyncio_stock_loop_and_helpers(stacks):
     assert got == b"x" * 100_000 and echoed == b"stream"
 
 
+def test_a_blocked_call_drives_the_stack_and_the_runner_takes_over_after(stacks):
+    """A lone blocking recv polls the devices itself (Runner.poll_wait) and its
+    data wakes it; once it has returned, frames that arrive while no call of
+    ours runs are still taken in, by the runner."""
+    a, b = stacks
+    cli, conn, srv = pair(a, b)
+    runner = a._runner
+    got = []
+    t = threading.Thread(target=lambda: got.append(cli.recv(10)), daemon=True)
+    t.start()
+    while not runner.pollers:
+        t.join(0.01)
+    assert runner.sleepers == 0
+    conn.send(b"ping")
+    t.join(10)
+    assert got == [b"ping"] and runner.pollers == 0
+    conn.send(b"pong", socket.MSG_DONTWAIT)
+    for _ in range(1000):           # non-blocking recvs never poll: only the runner does
+        try:
+            got.append(cli.recv(10, socket.MSG_DONTWAIT))
+            break
+        except BlockingIOError:
+            threading.Event().wait(0.01)
+    assert got == [b"ping", b"pong"]
+    for s in (cli, conn, srv):
+        s.close()
+
+
 def test_stopping_the_stack_fails_blocked_calls(stacks):
     """A call blocked when its stack stops fails with ENETDOWN, and so does every later
     blocking call: nothing would ever wake it, and it must not restart the runner."""
@@ -517,7 +545,7 @@ def test_stopping_the_stack_fails_blocked_calls(stacks):
 
     t = threading.Thread(target=blocked_recv, daemon=True)
     t.start()
-    while not runner.waiters:           # the recv is asleep in its wait
+    while not (runner.pollers or runner.sleepers):     # the recv is blocked in its wait
         t.join(0.01)
     a.stop()
     t.join(10)
