@@ -18,13 +18,15 @@ other call does: it polls the devices, and sleeps in select() on their
 descriptors with the stack lock released, until its socket is ready. The
 frame it waits for then wakes the thread that wants it, where going through
 the runner would cost a second wake-up and a hand-over of the stack lock and
-the GIL (on one CPU that doubled the time of a 1-byte request/response). It
+the GIL (on one CPU that cost a 1-byte request/response a quarter of its
+rate). It
 may first spin without sleeping (Linux's busy polling, SO_BUSY_POLL /
 net.core.busy_read). The runner thread stands aside while a call polls, and
 for HANDOFF_GRACE after it, since a thread that just returned from a
 blocking call is usually about to make the next one; it takes over at once
 when other calls sleep on their sockets' conditions.
 """
+import contextlib
 import os
 import resource
 import selectors
@@ -81,6 +83,8 @@ class Runner:
             # it when stop() runs
             self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             weakref.finalize(self, os.close, self._efd)
+            self._poll_sel = selectors.DefaultSelector()
+            self._poll_sel.register(self._efd, selectors.EVENT_READ)
         self._drain_eventfd()
         self._thread = threading.Thread(target=self._run, name="pynet-runner", daemon=True)
         self._thread.start()
@@ -106,7 +110,7 @@ class Runner:
         thread looks before it would have (caller holds the lock)."""
         if self._thread is None:
             return
-        if not (self.pollers or self.sleepers) and clock() - self.last_poll < HANDOFF_GRACE:
+        if self._in_grace():
             return      # the thread stands aside and looks again within HANDOFF_GRACE
         nxt = None
         queued = False
@@ -120,6 +124,12 @@ class Runner:
         if queued or (nxt is not None and nxt < self.wake_at):
             self.wake_at = nxt if nxt is not None else 0.0
             os.eventfd_write(self._efd, 1)
+
+    def _in_grace(self):
+        """No call polls or sleeps, and one polled less than HANDOFF_GRACE ago:
+        the thread stands aside, as that call is likely to come back."""
+        return (not self.pollers and not self.sleepers
+                and clock() - self.last_poll < HANDOFF_GRACE)
 
     def flush_dirty(self):
         """Wake the sockets whose callbacks fired and update their PollFds."""
@@ -186,7 +196,7 @@ class Runner:
                     self.aside_deep = False
                     continue
                 self.aside_deep = False
-                if not self.sleepers and clock() - self.last_poll < HANDOFF_GRACE:
+                if self._in_grace():
                     if aside.select(HANDOFF_GRACE) and not self._stopping:
                         self._drain_eventfd()
                     continue
@@ -209,12 +219,18 @@ class Runner:
         except BlockingIOError:
             pass
 
-    def sleep(self):
-        """A socket call goes to sleep on its condition: the runner must serve it,
-        so stop standing aside if no poll_wait will wake it (caller holds the lock)."""
+    @contextlib.contextmanager
+    def sleeping(self):
+        """Around a socket call's sleep on its condition: the runner must serve
+        it, so it stops standing aside unless a poll_wait will wake it when it
+        leaves (caller holds the lock)."""
         self.sleepers += 1
-        if not self.pollers and self._thread is not None:
-            os.eventfd_write(self._efd, 1)
+        try:
+            if not self.pollers and self._thread is not None:
+                os.eventfd_write(self._efd, 1)
+            yield
+        finally:
+            self.sleepers -= 1
 
     def poll_wait(self, ready, deadline=None, spin=0.0):
         """Drive the stacks from the calling thread (which holds the lock) until
@@ -246,9 +262,6 @@ class Runner:
                 if deadline is not None:
                     wait = min(wait, deadline - now)
                 self.wake_at = now + wait          # kick() wakes us for an earlier timer
-                if self._poll_sel is None:
-                    self._poll_sel = selectors.DefaultSelector()
-                    self._poll_sel.register(self._efd, selectors.EVENT_READ)
                 self._poll_watched = self._watch_devices(self._poll_sel, self._poll_watched)
                 saved = lock._release_save()       # as Condition.wait lets go of an RLock
                 try:

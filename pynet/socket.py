@@ -204,8 +204,7 @@ class socket:
         if runner.poll_wait(ready, deadline, spin):
             return
         runner.waiters.add(self._cond)
-        runner.sleep()
-        try:
+        with runner.sleeping():
             while not ready():
                 if runner.stopped:
                     raise _oserror(errno.ENETDOWN)
@@ -216,8 +215,6 @@ class socket:
                     if left <= 0:
                         raise TimeoutError("timed out")
                     self._cond.wait(left)
-        finally:
-            runner.sleepers -= 1
 
     def _readable(self):
         return self._sk is None or self._ops.poll(self._sk)[0]
