@@ -116,6 +116,26 @@ void skb_buf_cache_read_stats(struct skb_buf_cache_stats *out)
     pthread_mutex_unlock(&buf_cache.lock);
 }
 
+size_t skb_buf_cache_shrink(void)
+{
+    struct skb_buf_cache_entry *lists[SKB_CACHE_CLASSES];
+    pthread_mutex_lock(&buf_cache.lock);
+    size_t bytes = buf_cache.stats.bytes;
+    memcpy(lists, buf_cache.free, sizeof(lists));
+    memset(buf_cache.free, 0, sizeof(buf_cache.free));
+    buf_cache.stats.buffers = buf_cache.stats.bytes = 0;
+    pthread_mutex_unlock(&buf_cache.lock);
+    for (uint32_t cls = 0; cls < SKB_CACHE_CLASSES; cls++) {
+        while (lists[cls]) {
+            struct skb_buf_cache_entry *e = lists[cls];
+            lists[cls] = e->next;
+            buf_cache_unpoison(e, buf_cache_alloc_size(cls));
+            free(e);
+        }
+    }
+    return bytes;
+}
+
 static void shinfo_put(struct skb_shared_info *sh, uint32_t refs)
 {
     sh->dataref -= refs;

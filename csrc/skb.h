@@ -91,6 +91,8 @@ struct skb_buf_cache_stats {
     uint64_t overflow;           /* frees past SKB_CACHE_BYTES, given back to malloc */
 };
 void skb_buf_cache_read_stats(struct skb_buf_cache_stats *out);
+/* Give every waiting buffer back to malloc (Linux's kmem_cache_shrink); the bytes freed. */
+size_t skb_buf_cache_shrink(void);
 
 int skb_init(struct sk_buff *skb, uint32_t size);
 void skb_release(struct sk_buff *skb);

@@ -19,10 +19,12 @@ from pynet._core import (  # noqa: F401
     SKBError,
     SKBQueue,
     skb_buf_cache_info,
+    skb_buf_cache_shrink,
 )
 
 __all__ = [
     "SKB", "SKBQueue", "SKBError", "SKB_MAX_ALLOC", "SKB_CACHE_BYTES", "skb_buf_cache_info",
+    "skb_buf_cache_shrink",
     "CHECKSUM_NONE", "CHECKSUM_UNNECESSARY", "CHECKSUM_COMPLETE", "CHECKSUM_PARTIAL",
     "SKB_GSO_TCPV4", "SKB_GSO_TCPV6", "SKB_GSO_UDP_L4", "SKB_GSO_DODGY", "SKB_GSO_TCP_ECN",
 ]

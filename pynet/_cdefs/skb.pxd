@@ -29,6 +29,7 @@ cdef extern from "skb.h" nogil:
         SKB_CACHE_BYTES
 
     void skb_buf_cache_read_stats(skb_buf_cache_stats *out)
+    size_t buf_cache_shrink "skb_buf_cache_shrink"()
 
     struct skb_shared_info:
         uint32_t dataref
