@@ -1,4 +1,4 @@
-/* packet.c - AF_PACKET TPACKET_V3 receive ring and sendmmsg transmit (see packet.h). */
+/* packet.c - AF_PACKET receive (TPACKET_V3 ring or recvmsg) and sendmmsg transmit (see packet.h). */
 #define _GNU_SOURCE   /* sendmmsg */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <netinet/in.h>
+#include "frame_read.h"
 #include "gro.h"
 #include "packet.h"
 #include "vnet.h"
@@ -27,8 +28,8 @@ static int bind_ifindex(int fd, int ifindex, uint16_t proto)
     return bind(fd, (struct sockaddr *)&sll, sizeof(sll));
 }
 
-int pkt_rx_open(struct pkt_ring *r, int ifindex, unsigned int block_size,
-                unsigned int block_nr, unsigned int retire_ms, int vnet_hdr)
+int pkt_rx_open(struct pkt_rx *r, int ifindex, int vnet_hdr, unsigned int block_size,
+                unsigned int block_nr, unsigned int retire_ms, int rcvbuf)
 {
     struct tpacket_req3 req;
     int v = TPACKET_V3, one = 1, err;
@@ -43,6 +44,13 @@ int pkt_rx_open(struct pkt_ring *r, int ifindex, unsigned int block_size,
         /* our own transmissions are not input */
         || setsockopt(r->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
         goto fail;
+    if (!block_nr) {
+        /* root may pass net.core.rmem_max; anyone else gets at most that */
+        if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0
+            && setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+            goto fail;
+        goto bind;
+    }
     memset(&req, 0, sizeof(req));
     req.tp_block_size = block_size;
     req.tp_block_nr = block_nr;
@@ -57,10 +65,11 @@ int pkt_rx_open(struct pkt_ring *r, int ifindex, unsigned int block_size,
         r->map = NULL;
         goto fail;
     }
-    if (bind_ifindex(r->fd, ifindex, ETH_P_ALL) < 0)
-        goto fail;
     r->block_size = block_size;
     r->block_nr = block_nr;
+bind:
+    if (bind_ifindex(r->fd, ifindex, ETH_P_ALL) < 0)
+        goto fail;
     r->vnet_hdr = vnet_hdr;
     return 0;
 fail:
@@ -69,7 +78,7 @@ fail:
     return -err;
 }
 
-void pkt_rx_close(struct pkt_ring *r)
+void pkt_rx_close(struct pkt_rx *r)
 {
     if (r->map)
         munmap(r->map, r->map_len);
@@ -79,7 +88,7 @@ void pkt_rx_close(struct pkt_ring *r)
     r->fd = -1;
 }
 
-static struct tpacket_block_desc *block(struct pkt_ring *r, unsigned int i)
+static struct tpacket_block_desc *block(struct pkt_rx *r, unsigned int i)
 {
     return (struct tpacket_block_desc *)(r->map + (size_t)i * r->block_size);
 }
@@ -114,7 +123,7 @@ static int csum_notready_to_skb(struct sk_buff *skb, uint32_t net)
 }
 
 /* One frame of the ring into skb; 0, or -1 when it must be dropped. */
-static int frame_to_skb(struct pkt_ring *r, const struct tpacket3_hdr *h, struct sk_buff *skb)
+static int frame_to_skb(struct pkt_rx *r, const struct tpacket3_hdr *h, struct sk_buff *skb)
 {
     const unsigned char *mac = (const unsigned char *)h + h->tp_mac;
     struct virtio_net_hdr vh;
@@ -157,8 +166,8 @@ static int frame_to_run(struct gro_run *run, const struct tpacket3_hdr *h)
     return seg >= 0 && gro_run_extend(run, mac, h->tp_snaplen, (uint16_t)seg, csum_ok, mac + hl);
 }
 
-int pkt_rx_batch(struct pkt_ring *r, struct sk_buff *const *skbs, int n, uint32_t gro_max_len,
-                 uint64_t tstamp_ns, int *bad, int *merged)
+static int ring_rx_batch(struct pkt_rx *r, struct sk_buff *const *skbs, int n,
+                         uint32_t gro_max_len, uint64_t tstamp_ns, int *bad, int *merged)
 {
     struct gro_run run;
     int in_run = 0;
@@ -268,4 +277,28 @@ int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *
         done = idx[r - 1] + 1;
     }
     return done;
+}
+
+/* Frames the kernel dropped (ring or socket buffer full) since last asked:
+ * reading PACKET_STATISTICS resets it. tp_drops is the second field of
+ * tpacket_stats (no ring) and tpacket_stats_v3 alike. */
+static unsigned int rx_drops(int fd)
+{
+    union {
+        struct tpacket_stats v1;
+        struct tpacket_stats_v3 v3;
+    } st;
+    socklen_t len = sizeof(st);
+    return getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0 ? 0 : st.v1.tp_drops;
+}
+
+int pkt_rx_batch(struct pkt_rx *r, struct sk_buff *const *skbs, int n, uint32_t gro_max_len,
+                 uint64_t tstamp_ns, int *bad, int *merged, unsigned int *dropped)
+{
+    int got = r->map ? ring_rx_batch(r, skbs, n, gro_max_len, tstamp_ns, bad, merged)
+                     : frame_read_batch(r->fd, 1, skbs, n, r->vnet_hdr, gro_max_len, tstamp_ns,
+                                        bad, merged);
+    /* asked only once the queue ran dry: a syscall per poll, not per frame */
+    *dropped = got >= 0 && got < n ? rx_drops(r->fd) : 0;
+    return got;
 }

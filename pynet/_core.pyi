@@ -150,7 +150,7 @@ def tcp_ack_coalesce(skbs: Sequence[SKB]) -> tuple[list[SKB], int]: ...
 # Batches of skbs cross into C with the GIL released; receive buffers must be empty,
 # private skbs with room for a whole frame. OSError carries the kernel's errno.
 TUN_F_CSUM: int
-TAP_FRAME_MAX: int
+RX_FRAME_MAX: int
 TUN_F_TSO4: int
 TUN_F_TSO6: int
 TUN_F_TSO_ECN: int
@@ -160,18 +160,23 @@ TUN_F_USO6: int
 def tap_open_fd(name: str, vnet_hdr: bool) -> tuple[int, str]: ...
 def tap_set_persist_fd(fd: int, persist: bool) -> None: ...
 def tap_set_offload_fd(fd: int, tun_flags: int) -> None: ...
-def tap_read_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool, tstamp_ns: int = 0,
-                  gro_max_len: int = 0) -> tuple[int, int, int]:
+def frame_read_skbs(fd: int, skbs: Sequence[SKB], vnet_hdr: bool, tstamp_ns: int = 0,
+                    gro_max_len: int = 0, sock: bool = False) -> tuple[int, int, int]:
     """(skbs filled, malformed frames dropped, frames merged in place)"""
 def tap_bench_write(fd: int, frame: Buffer, count: int) -> int: ...
 
-class PacketRing:
+class PacketRx:
     vnet_hdr: bool
+    ring: bool
     def __init__(self, ifindex: int, block_size: int = 262144, block_nr: int = 16,
-                 retire_ms: int = 1, vnet_hdr: bool = False) -> None: ...
+                 retire_ms: int = 1, vnet_hdr: bool = False, ring: bool = True,
+                 rcvbuf: int = 4194304) -> None: ...
     def close(self) -> None: ...
     def fileno(self) -> int: ...
-    def read(self, skbs: Sequence[SKB], tstamp_ns: int = 0) -> tuple[int, int]: ...
+    def read(self, skbs: Sequence[SKB], tstamp_ns: int = 0,
+             gro_max_len: int = 0) -> tuple[int, int, int, int]:
+        """(skbs filled, malformed frames dropped, frames merged, frames the
+        kernel dropped since the last read that emptied the queue)"""
 
 def packet_tx_open(ifindex: int, vnet_hdr: bool, qdisc_bypass: bool) -> int: ...
 

@@ -358,7 +358,7 @@ def kernel_peer(kind="tap", cidr=None, *, offload=False, persist=False, **dev_kw
                 ns.run_in(set_features, ifname, dict.fromkeys(TX_OFFLOADS, False))
             if offload and kernel_takes_big_tcp():
                 # pynet's 256 KB super-segments leave through the outer end (the
-                # kernel's end keeps 64 KB: the ring's blocks hold 256 KB)
+                # kernel's end keeps 64 KB, the longest frame pynet's receive skbs hold)
                 set_gso_ipv4_max_size(outer, TAP_BIG_TCP_MAX_SIZE)
                 dev_kwargs.setdefault("gso_ipv4_max_size", TAP_BIG_TCP_MAX_SIZE)
             dev = PacketDevice(outer, vnet_hdr=offload, **dev_kwargs)

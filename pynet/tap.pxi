@@ -80,14 +80,17 @@ def tap_set_offload_fd(int fd, unsigned int tun_flags):
     _oserror(tap_set_offload(fd, tun_flags))
 
 
-def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0, uint32_t gro_max_len=0):
-    """Read frames into the empty skbs until EAGAIN: (filled, malformed, merged).
+def frame_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0, uint32_t gro_max_len=0,
+                    bint sock=False):
+    """Read frames, one per syscall, into the empty skbs until EAGAIN:
+    (filled, malformed, merged).
 
     The first `filled` skbs hold a frame each, data at the Ethernet header.
     gro_max_len (with vnet_hdr; 0: off): the frames that continue a TCP run
     are read into its first skb's tailroom and merged there, up to that IPv4
-    length (tap_read_batch); `merged` counts them. Every skb needs room for
-    TAP_FRAME_MAX bytes.
+    length (frame_read_batch); `merged` counts them. Every skb needs room for
+    RX_FRAME_MAX bytes. sock: fd is a socket (AF_PACKET), read with recvmsg,
+    and a frame longer than an skb holds is malformed rather than cut.
     """
     cdef tuple t = tuple(skbs)
     _check_empty(t)
@@ -95,7 +98,7 @@ def tap_read_skbs(int fd, skbs, bint vnet_hdr, uint64_t tstamp_ns=0, uint32_t gr
     cdef int bad = 0, merged = 0, got
     cdef int n = <int>len(t)
     with nogil:
-        got = tap_read_batch(fd, arr, n, vnet_hdr, gro_max_len, tstamp_ns, &bad, &merged)
+        got = frame_read_batch(fd, sock, arr, n, vnet_hdr, gro_max_len, tstamp_ns, &bad, &merged)
     _skb_unpin(t, arr)
     _oserror(got)
     return got, bad, merged
@@ -142,7 +145,7 @@ def tap_bench_write(int fd, frame, long count):
 globals().update(
     TUN_F_CSUM=TUN_F_CSUM, TUN_F_TSO4=TUN_F_TSO4, TUN_F_TSO6=TUN_F_TSO6,
     TUN_F_TSO_ECN=TUN_F_TSO_ECN, TUN_F_USO4=TUN_F_USO4, TUN_F_USO6=TUN_F_USO6,
-    TAP_FRAME_MAX=TAP_FRAME_MAX,
+    RX_FRAME_MAX=RX_FRAME_MAX,
 )
 
 

@@ -269,9 +269,11 @@ def test_two_stacks_with_gro_over_a_lossy_pipe(seed):
     assert b.gro_stats.merged > total // 1448 // 2
 
 
-# -- GRO in the driver: the TAP reader (csrc/tap.c, gro_run_*) ----------------------------------
-# Frames reach tap_read_skbs through a datagram socketpair, which keeps their
-# boundaries as a TAP does, each behind a virtio_net_hdr written here.
+# -- GRO in the driver: the frame reader (csrc/frame_read.c, gro_run_*) -------------------------
+# Frames reach frame_read_skbs through a datagram socketpair, which keeps their
+# boundaries as a TAP or an AF_PACKET socket does, each behind a virtio_net_hdr
+# written here. sock=False reads them with readv as from a TAP, sock=True with
+# recvmsg as from AF_PACKET.
 VNET_HDR = struct.Struct("=BBHHHH")    # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 VIRTIO_NEEDS_CSUM, VIRTIO_DATA_VALID, VIRTIO_GSO_TCPV4, VIRTIO_GSO_UDP_L4 = 1, 2, 1, 5
 BIG = 256 << 10
@@ -290,8 +292,8 @@ def gso_frame(seq, nseg, seed, **kw):
     return (vnet(MSS), seg(seq, payload, **kw).tobytes()), payload
 
 
-def driver_read(frames, gro_max_len, room=BIG):
-    """Feed (virtio header, frame) pairs to the TAP reader with GRO up to
+def driver_read(frames, gro_max_len, room=BIG, sock=False):
+    """Feed (virtio header, frame) pairs to the frame reader with GRO up to
     gro_max_len, its skbs sized as BatchDevice sizes them for `room`:
     (skbs filled, malformed, merged)."""
     from pynet import _core
@@ -303,10 +305,10 @@ def driver_read(frames, gro_max_len, room=BIG):
             a.send(hdr + frame)
         skbs = []
         for _ in frames:
-            skb = SKB(64 + _core.TAP_FRAME_MAX + max(0, room - 65536))
+            skb = SKB(64 + _core.RX_FRAME_MAX + max(0, room - 65536))
             skb.reserve(64)
             skbs.append(skb)
-        got, bad, merged = _core.tap_read_skbs(b.fileno(), skbs, True, 0, gro_max_len)
+        got, bad, merged = _core.frame_read_skbs(b.fileno(), skbs, True, 0, gro_max_len, sock)
     return skbs[:got], bad, merged
 
 
@@ -489,8 +491,9 @@ def _fuzz_batch(rnd, seqs):
     return frames
 
 
+@pytest.mark.parametrize("sock", [False, True], ids=["readv", "recvmsg"])
 @pytest.mark.parametrize("seed", range(4))
-def test_driver_gro_changes_nothing_the_stack_can_see(seed):
+def test_driver_gro_changes_nothing_the_stack_can_see(seed, sock):
     """Random batches read with GRO and without: the same malformed count and
     the same segments, byte for byte, once consecutive ones are folded."""
     rnd = random.Random(seed)
@@ -498,10 +501,25 @@ def test_driver_gro_changes_nothing_the_stack_can_see(seed):
     total_merged = 0
     for _ in range(150):
         frames = _fuzz_batch(rnd, seqs)
-        plain, plain_bad, plain_merged = driver_read(frames, 0)
-        merged, bad, n_merged = driver_read(frames, BIG)
+        plain, plain_bad, plain_merged = driver_read(frames, 0, sock=sock)
+        merged, bad, n_merged = driver_read(frames, BIG, sock=sock)
         assert plain_merged == 0 and bad == plain_bad
         assert len(merged) + n_merged == len(plain)
         assert _canonical(merged) == _canonical(plain)
         total_merged += n_merged
     assert total_merged > 100       # the batches did exercise the runs
+
+
+@pytest.mark.parametrize("gro_max_len", [0, BIG], ids=["gro-off", "gro-on"])
+def test_recvmsg_counts_a_frame_longer_than_an_skb_and_reads_on(gro_max_len):
+    """An AF_PACKET read (recvmsg) learns that a frame did not fit (MSG_TRUNC):
+    it is counted malformed, never handed up cut, and the frames around it
+    arrive whole -- in a run or not."""
+    first, p1 = gso_frame(1000, 45, 1)
+    # not TCP: it would go up as it is, were it not cut
+    too_long = (vnet(), MAC[:12] + b"\x88\xb5" + bytes(BIG + 20000))
+    last, p3 = gso_frame(1000 + 45 * MSS, 45, 3)
+    skbs, bad, merged = driver_read([first, too_long, last], gro_max_len, sock=True)
+    assert bad == 1
+    assert b"".join(big_parse(skb)[3] for skb in skbs) == p1 + p3
+    assert len(skbs) + merged == 2 and merged == (1 if gro_max_len else 0)

@@ -241,8 +241,8 @@ def test_receive_buffers_past_the_16_bit_offsets_are_refused():
     skb = SKB(0xFFFF + 100)
     skb.reserve(0xFFFF)
     with pytest.raises(SKBError):
-        _core.tap_read_skbs(-1, [skb], False)
+        _core.frame_read_skbs(-1, [skb], False)
     skb = SKB(200)
     skb.reserve(64)
     with pytest.raises(OSError):
-        _core.tap_read_skbs(-1, [skb], False)
+        _core.frame_read_skbs(-1, [skb], False)

@@ -63,7 +63,7 @@ GSO_LEGACY_MAX_SIZE = 65536
 GSO_MAX_SIZE = 8 * GSO_LEGACY_MAX_SIZE
 # The longest frame a TAP or an AF_PACKET socket with a virtio header hands
 # its reader: a 64 KB IP packet behind a VLAN-tagged Ethernet header.
-GSO_MAX_FRAME = _core.TAP_FRAME_MAX
+GSO_MAX_FRAME = _core.RX_FRAME_MAX
 
 _ifindex = itertools.count(1)
 

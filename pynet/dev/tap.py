@@ -123,4 +123,4 @@ class TapDevice(BatchDevice):
         return self.offload
 
     def _read(self, skbs, tstamp_ns, gro_max_len):
-        return _core.tap_read_skbs(self.fd, skbs, self.offload, tstamp_ns, gro_max_len)
+        return _core.frame_read_skbs(self.fd, skbs, self.offload, tstamp_ns, gro_max_len)

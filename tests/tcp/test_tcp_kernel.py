@@ -276,14 +276,16 @@ def test_big_tcp_super_segments_reach_the_kernel_whole(kind):
     assert counters["Ip"]["InHdrErrors"] == 0 and counters["IpExt"]["InTruncatedPkts"] == 0
 
 
-@pytest.mark.parametrize("kind", ["tap", "veth"], ids=["tap", "af-packet"])
-def test_driver_gro_hands_the_kernels_gso_frames_up_merged(kind):
-    """With NETIF_F_GRO the TAP or AF_PACKET reader merges the kernel's
-    64 KB GSO frames of one run behind the first (up to 256 KB): the stream
-    arrives intact, in skbs over 64 KB, and the frames are all counted."""
+@pytest.mark.parametrize("kind, dev_kwargs", [("tap", {}), ("veth", {}), ("veth", {"rx_ring": True})],
+                         ids=["tap", "af-packet", "af-packet-ring"])
+def test_driver_gro_hands_the_kernels_gso_frames_up_merged(kind, dev_kwargs):
+    """With NETIF_F_GRO the TAP or AF_PACKET reader (recvmsg, or its ring)
+    merges the kernel's 64 KB GSO frames of one run behind the first (up to
+    256 KB): the stream arrives intact, in skbs over 64 KB, and the frames
+    are all counted."""
     data = random.Random(12).randbytes(4 * NBYTES)
     sizes = []
-    with kernel_peer(kind, offload=True) as peer:
+    with kernel_peer(kind, offload=True, **dev_kwargs) as peer:
         dev = peer.dev
         dev.features |= NETIF_F_GRO
         driver_poll = dev.ndo_poll
@@ -301,7 +303,9 @@ def test_driver_gro_hands_the_kernels_gso_frames_up_merged(kind):
     assert dev.gro_merged > 0 and 65536 + 14 < max(sizes) <= TAP_BIG_TCP_MAX_SIZE + 14
     # every frame the kernel sent is counted, merged or not (drops would show as fewer)
     assert dev.stats.rx_packets == len(sizes) + dev.gro_merged <= kernel["tx_packets"]
-    assert dev.stats.rx_errors == 0
+    assert dev.stats.rx_errors == 0 and dev.stats.rx_dropped == 0
+    if kind == "veth":          # the reader asked for (recvmsg by default with vnet_hdr)
+        assert dev.rx.ring == dev_kwargs.get("rx_ring", False)
 
 
 @OFFLOAD
