@@ -264,19 +264,22 @@ class BatchDevice(NetDevice):
             return self.gro_ipv4_max_size
         return 0
 
-    def _rx_size(self):
+    def _rx_size(self, gro_max_len):
         """Bytes per receive skb, headroom included: a whole frame, and the
-        room a run may grow into past it."""
+        room a run may grow into past it (up to gro_max_len)."""
         if not self._vnet_hdr():
             return self.rx_headroom + self.mtu + ETH_HLEN + 4
-        return self.rx_headroom + GSO_MAX_FRAME + max(0, self._rx_gro_max_len() - GSO_LEGACY_MAX_SIZE)
+        if gro_max_len > GSO_LEGACY_MAX_SIZE:
+            return self.rx_headroom + GSO_MAX_FRAME + gro_max_len - GSO_LEGACY_MAX_SIZE
+        return self.rx_headroom + GSO_MAX_FRAME
 
     def ndo_poll(self, budget, now):
         pool = self._pool
-        _core.skb_pool_fill(pool, budget, self._rx_size(), self.rx_headroom)
+        gro_max_len = self._rx_gro_max_len()
+        _core.skb_pool_fill(pool, budget, self._rx_size(gro_max_len), self.rx_headroom)
         batch = pool if len(pool) == budget else pool[:budget]
         got, bad, merged = self._read(batch, int(now * 1e9) if now is not None else 0,
-                                      self._rx_gro_max_len())
+                                      gro_max_len)
         self.stats.rx_errors += bad
         self.stats.rx_packets += merged          # frames, as the kernel counts them
         self.gro_merged += merged

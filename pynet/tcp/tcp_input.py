@@ -693,9 +693,13 @@ def tcp_rcv_rightsize(skb):
     byte (Linux reaches the same with tcp_collapse; copying at once keeps
     the queues simple)."""
     n = len(skb)
-    if skb.truesize <= max(2 * n, TCP_RCV_SMALL) + SKB_TRUESIZE_OVERHEAD:
+    if n >= TCP_RCV_SMALL:      # (no max(): this runs for every data segment)
+        if skb.truesize <= 2 * n + SKB_TRUESIZE_OVERHEAD:
+            return skb
+        return _skb_copy_into(skb, n)
+    if skb.truesize <= TCP_RCV_SMALL + SKB_TRUESIZE_OVERHEAD:
         return skb
-    return _skb_copy_into(skb, max(n, TCP_RCV_SMALL))
+    return _skb_copy_into(skb, TCP_RCV_SMALL)
 
 
 def _skb_copy_into(skb, size):

@@ -26,6 +26,7 @@ from pynet.tcp.tcp import (
 )
 
 TCPOLEN_TSTAMP_ALIGNED = 12
+_PROBE_TIMERS = (ICSK_TIME_PROBE0, ICSK_TIME_LOSS_PROBE)
 
 
 # -- MSS and windows ----------------------------------------------------------
@@ -75,18 +76,20 @@ def tcp_space(sk):
 def tcp_win_from_space(sk, space):
     """The payload that `space` buffer bytes hold, at the ratio measured
     on received segments (Linux's scaling_ratio)."""
-    return int(max(space, 0) * sk.scaling_ratio)
+    return int(space * sk.scaling_ratio) if space > 0 else 0
 
 
 def __tcp_select_window(sk):
     mss = sk.rcv_mss
-    free = min(tcp_win_from_space(sk, tcp_space(sk)), sk.window_clamp,
-               65535 << sk.rx_opt.rcv_wscale)
+    shift = sk.rx_opt.rcv_wscale
+    free = tcp_win_from_space(sk, sk.sk_rcvbuf - sk.sk_rmem_alloc)     # tcp_space, inline
+    limit = sk.window_clamp if sk.window_clamp < 65535 << shift else 65535 << shift
+    if free > limit:
+        free = limit
     # receiver silly window avoidance (RFC 9293 §3.8.6.2.2): no window
     # smaller than min(MSS, half the buffer)
-    if free < min(mss, tcp_win_from_space(sk, sk.sk_rcvbuf) // 2):
+    if free < mss and free < tcp_win_from_space(sk, sk.sk_rcvbuf) // 2:
         return 0
-    shift = sk.rx_opt.rcv_wscale
     if shift:
         return (free >> shift) << shift
     window = sk.rcv_wnd
@@ -428,16 +431,19 @@ def tcp_fragment(sk, queue, index, skb, length):
 
 
 def tcp_event_new_data_sent(sk, skb):
-    """skb left for the first time: it moves to the retransmit queue."""
+    """skb left for the first time: it moves to the retransmit queue.
+    Returns True when the RTO must be (re)armed now (nothing was in flight,
+    or a probe's timer was running): the caller does it, unless it arms a
+    loss probe at once, whose timer replaces the RTO's anyway."""
     prior_packets = sk.packets_out
     sk.write_queue.popleft()
     sk.rtx_queue.append(skb)
-    sk.snd_nxt = skb.cb.end_seq
-    sk.packets_out += skb.cb.pcount
+    tcb = skb.cb
+    sk.snd_nxt = tcb.end_seq
+    sk.packets_out += tcb.pcount
     if len(skb) < sk.mss_cache:
-        sk.snd_sml = skb.cb.end_seq
-    if not prior_packets or sk.pending in (ICSK_TIME_PROBE0, ICSK_TIME_LOSS_PROBE):
-        tcp_rearm_rto(sk)
+        sk.snd_sml = tcb.end_seq
+    return not prior_packets or sk.pending in _PROBE_TIMERS
 
 
 def tcp_write_xmit(sk, mss, nonagle, push_one=0):
@@ -446,6 +452,7 @@ def tcp_write_xmit(sk, mss, nonagle, push_one=0):
     push_one: 1 sends at most one skb, 2 one segment whatever cwnd says
     (a loss probe, RFC 8985 §7.3)."""
     sent = 0
+    rearm = False
     sk.is_cwnd_limited = False
     wq = sk.write_queue
     while wq:
@@ -470,12 +477,12 @@ def tcp_write_xmit(sk, mss, nonagle, push_one=0):
                 break
             tcp_fragment(sk, wq, 0, skb, limit)
         tcp_transmit_skb(sk, skb)
-        tcp_event_new_data_sent(sk, skb)
+        rearm |= tcp_event_new_data_sent(sk, skb)
         sent += skb.cb.pcount
         if push_one:
             break
-    if sent and push_one != 2:
-        tcp_schedule_loss_probe(sk, False)
+    if not (sent and push_one != 2 and tcp_schedule_loss_probe(sk, False)) and rearm:
+        tcp_rearm_rto(sk)
     # slow start grows only a window that is being used (RFC 7661)
     if sk.packets_in_flight() * 2 > sk.snd_cwnd and sk.snd_cwnd < sk.snd_ssthresh:
         sk.is_cwnd_limited = True
@@ -538,7 +545,7 @@ def tcp_xmit_retransmit_queue(sk):
 # -- timers the output path arms ------------------------------------------------------
 def inet_csk_reset_xmit_timer(sk, what, when):
     sk.pending = what
-    sk.retransmit_timer.mod(sk.tcp_mstamp + min(when, TCP_RTO_MAX))
+    sk.retransmit_timer.mod(sk.tcp_mstamp + (when if when < TCP_RTO_MAX else TCP_RTO_MAX))
 
 
 def inet_csk_clear_xmit_timer(sk):
@@ -650,7 +657,8 @@ def tcp_write_wakeup(sk):
         skb.cb.tcp_flags |= TCPHDR_PSH
         tcp_set_skb_tso_segs(skb, mss)
         tcp_transmit_skb(sk, skb)
-        tcp_event_new_data_sent(sk, skb)
+        if tcp_event_new_data_sent(sk, skb):
+            tcp_rearm_rto(sk)
         return True
     tcp_xmit_probe_skb(sk)
     return False

@@ -14,6 +14,8 @@ from pynet.tcp.tcp import (
 )
 
 _S = TcpState
+_SEND_STATES = frozenset((_S.ESTABLISHED, _S.CLOSE_WAIT))
+_WINDOW_UPDATE_STATES = frozenset((_S.ESTABLISHED, _S.FIN_WAIT1, _S.FIN_WAIT2))
 
 
 def tcp_sendmsg(sk, data, now):
@@ -30,7 +32,7 @@ def tcp_sendmsg(sk, data, now):
     if sk.defer_connect:
         return fastopen.tcp_sendmsg_fastopen(sk, data, now)
     # a Fast Open child may answer before the handshake's ACK (RFC 7413 §4.2.2)
-    if sk.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT) and not (
+    if sk.state not in _SEND_STATES and not (
             sk.state == TcpState.SYN_RECV and sk.fastopen_rsk is not None):
         if sk.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
             return 0
@@ -64,9 +66,15 @@ def tcp_cleanup_rbuf(sk):
     """After the user read: if the window we could offer has at least
     doubled, tell the peer now (a window update), rather than leave it
     stalled on a small or zero window."""
-    if sk.state not in (_S.ESTABLISHED, _S.FIN_WAIT1, _S.FIN_WAIT2):
+    if sk.state not in _WINDOW_UPDATE_STATES:
         return
     now_win = sk.receive_window()
+    # No window can be over the free buffer at scaling_ratio (<= 1): with the
+    # window still at least half of that, none would double it. Saves
+    # __tcp_select_window on most reads (Linux skips it much the same way,
+    # unless 2 * tcp_receive_window <= window_clamp).
+    if 2 * now_win > (sk.sk_rcvbuf - sk.sk_rmem_alloc) * sk.scaling_ratio:
+        return
     new_win = out.__tcp_select_window(sk)
     if new_win and new_win >= 2 * now_win and new_win - now_win >= sk.rcv_mss:
         out.tcp_send_ack(sk)
@@ -116,6 +124,16 @@ def tcp_recvmsg(sk, n, now):
     empty = _tcp_recv_check(sk, now)
     if empty is not None:
         return empty
+    rq = sk.receive_queue
+    skb = rq[0]
+    if len(skb) <= n and len(rq) == 1:
+        # all there is, in one skb (a request, a reply): its bytes, no views to join
+        data = skb.tobytes()
+        rq.popleft()
+        sk.sk_rmem_alloc -= skb.truesize
+        sk.copied_seq = seq_add(sk.copied_seq, len(data))
+        tcp_cleanup_rbuf(sk)
+        return data
     parts = []
     _tcp_recv_consume(sk, n, parts.append)
     data = b"".join(parts)
