@@ -693,40 +693,39 @@ def rr_pynet(seconds):
         port = _port()
         with Peer(peer.ns, "echo", peer.kernel_addr, port):
             c = _pynet_connect(stack, peer.kernel_addr, port, time.monotonic())
-            st = {"n": 0, "out": False, "t0": None, "end": None}
+            # the loop's state in closure variables: as lean as the kernel client's loop
+            n, out, t0, end, t1, req = 0, False, None, None, None, b"\0"
 
             def step(now):
-                if c.state != TcpState.ESTABLISHED:
-                    if c.state in (TcpState.CLOSE,):
-                        raise DataError("connection failed")
-                    return False
-                if st["t0"] is None:
-                    tcp_sock_set_nodelay(c, True, now)
-                    st["t0"], st["end"] = now, now + seconds
-                while True:
-                    b = bytes((st["n"] & 0xFF,))       # the request in flight, or the next
-                    if st["out"]:
-                        try:
-                            r = tcp_recvmsg(c, 1, now)
-                        except BlockingIOError:
-                            return False
-                        if r != b:
-                            raise DataError(f"transaction {st['n']}: sent {b!r}, got {r!r}")
-                        st["out"] = False
-                        st["n"] += 1
-                        if now >= st["end"]:
-                            st["t1"] = now
-                            tcp_close(c, now)
-                            return True
-                        b = bytes((st["n"] & 0xFF,))
-                    if tcp_sendmsg(c, b, now) != 1:
+                nonlocal n, out, t0, end, t1, req
+                if t0 is None:
+                    if c.state != TcpState.ESTABLISHED:
+                        if c.state == TcpState.CLOSE:
+                            raise DataError("connection failed")
                         return False
-                    st["out"] = True
+                    tcp_sock_set_nodelay(c, True, now)
+                    t0, end = now, now + seconds
+                if out:                        # req: the request in flight, or the next
+                    try:
+                        r = tcp_recvmsg(c, 1, now)
+                    except BlockingIOError:
+                        return False
+                    if r != req:
+                        raise DataError(f"transaction {n}: sent {req!r}, got {r!r}")
+                    out = False
+                    n += 1
+                    if now >= end:
+                        t1 = now
+                        tcp_close(c, now)
+                        return True
+                    req = bytes((n & 0xFF,))
+                # the answer comes with a later poll: no read that must fail first
+                out = tcp_sendmsg(c, req, now) == 1
+                return False
 
             _drive([stack], step, time.monotonic() + seconds + 30, [peer.dev])
-    t = st["t1"] - st["t0"]
-    return Result(None, None, "trans/s", st["n"] / t, seconds=t, verified=True,
-                  extra={"transactions": st["n"]})
+    return Result(None, None, "trans/s", n / (t1 - t0), seconds=t1 - t0, verified=True,
+                  extra={"transactions": n})
 
 
 def crr_kernel(seconds):

@@ -178,6 +178,8 @@ class Stack:
                 except OSError:        # closing a dead descriptor may fail too; it is down
                     pass
                 continue
+            if not skbs:
+                continue
             received += len(skbs)
             if dev.features & NETIF_F_GRO:      # napi_gro_receive: runs of one flow merged in C
                 skbs = gro_receive(skbs, self.gro_stats)
