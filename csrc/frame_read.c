@@ -81,7 +81,17 @@ int frame_read_batch(int fd, int sock, struct sk_buff *const *skbs, int n, int v
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || i > 0)
+            /* A packet socket fails one frame with EINVAL when the kernel
+             * cannot express it in a virtio header (packet_rcv_vnet: a GSO
+             * type it has no code for); the frame is gone, the next one
+             * reads. ENETDOWN comes once after the link went down: like
+             * EAGAIN, the socket works again when it is back up. */
+            if (sock && errno == EINVAL) {
+                if (++*bad >= n)
+                    return i;
+                continue;
+            }
+            if (errno == EAGAIN || (sock && errno == ENETDOWN) || i > 0)
                 return i;
             return -errno;
         }

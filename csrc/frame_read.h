@@ -21,8 +21,9 @@
  * past its headroom) until the descriptor has no more (EAGAIN).
  * sock: fd is a socket, read with recvmsg, and a frame longer than the room
  * given (MSG_TRUNC) counts as malformed; otherwise readv.
- * Malformed frames (truncated, too short, a bad virtio header) are counted in
- * *bad and their skb reused. gro_max_len (vnet_hdr only; 0: off): a TCP
+ * Malformed frames (truncated, too short, a bad virtio header, or one a
+ * packet socket refused with EINVAL) are counted in *bad and their skb
+ * reused; a packet socket's ENETDOWN ends the batch as EAGAIN does. gro_max_len (vnet_hdr only; 0: off): a TCP
  * run's following frames are read straight into its head's tailroom and
  * merged there (gro_run_extend), up to that IPv4 length; *merged counts
  * them. Returns the number of skbs filled, or -errno when the first read

@@ -35,7 +35,8 @@ int pkt_rx_open(struct pkt_rx *r, int ifindex, int vnet_hdr, unsigned int block_
     int v = TPACKET_V3, one = 1, err;
 
     memset(r, 0, sizeof(*r));
-    /* Bound to no protocol until the ring exists, so nothing is queued early. */
+    /* Bound to no protocol until the ring (or socket buffer) is set up, so
+     * nothing is queued early. */
     r->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (r->fd < 0)
         return -errno;
@@ -280,8 +281,9 @@ int pkt_tx_batch(int fd, struct sk_buff *const *skbs, int n, int vnet_hdr, int *
 }
 
 /* Frames the kernel dropped (ring or socket buffer full) since last asked:
- * reading PACKET_STATISTICS resets it. tp_drops is the second field of
- * tpacket_stats (no ring) and tpacket_stats_v3 alike. */
+ * reading PACKET_STATISTICS resets it. The kernel picks the struct by
+ * PACKET_VERSION (V3 here, ring or not); tp_drops is the second field of
+ * tpacket_stats and tpacket_stats_v3 alike. */
 static unsigned int rx_drops(int fd)
 {
     union {

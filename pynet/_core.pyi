@@ -146,7 +146,7 @@ def ipv4_hdr_push(skb: SKB, saddr: int, daddr: int, protocol: int, id: int, ttl:
 # -- TCP fast paths (csrc/tcp_fast.c, in pynet/hdr.pxi; used by pynet.stack) -------------
 def tcp_ack_coalesce(skbs: Sequence[SKB]) -> tuple[list[SKB], int]: ...
 
-# -- device I/O (csrc/tap.c, csrc/packet.c; used by pynet.dev.tap / pynet.dev.packet) -----
+# -- device I/O (csrc/frame_read.c, tap.c, packet.c; used by pynet.dev.tap / .packet) -----
 # Batches of skbs cross into C with the GIL released; receive buffers must be empty,
 # private skbs with room for a whole frame. OSError carries the kernel's errno.
 TUN_F_CSUM: int

@@ -2,7 +2,8 @@
 # per-frame transmit path (included by _core.pyx).
 #
 # Receive and batched transmit see whole batches: a sequence of skbs in, a
-# count out; the frames move in csrc/tap.c / csrc/packet.c with the GIL
+# count out; the frames move in csrc/frame_read.c, csrc/tap.c and
+# csrc/packet.c with the GIL
 # released, the skbs pinned (no reallocation meanwhile, as
 # pynet/checksum.pxi does). NetDeviceBase holds the fields of
 # pynet.dev.netdevice.NetDevice that dev_queue_xmit and a descriptor

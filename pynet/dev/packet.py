@@ -44,11 +44,14 @@ class PacketDevice(BatchDevice):
     TCP run when NETIF_F_GRO is on (BatchDevice); 256 KB by default with
     vnet_hdr, as on a TAP.
     rx_ring: receive through the ring (block_size, block_nr, retire_ms);
-    False reads with recvmsg into skbs of up to 64 KB frames (a longer one,
-    from a far end with BIG TCP, is counted in rx_errors) with `rcvbuf`
-    bytes of socket buffer, and needs vnet_hdr: a frame's virtio header
+    False reads with recvmsg and needs vnet_hdr: a frame's virtio header
     says what the ring's frame status would (a checksum left partial by the
     kernel next door). None (the default): the ring unless vnet_hdr.
+    Without the ring a frame longer than the room it is read into is counted
+    in rx_errors, never cut: every skb holds a 64 KB frame, but one that
+    arrives while a GRO run is open gets only the room the run left, so a
+    far end that sends BIG TCP frames wants the ring. rcvbuf is SO_RCVBUF's
+    (the kernel doubles it; without CAP_NET_ADMIN net.core.rmem_max caps it).
     """
 
     def __init__(self, ifname, *, vnet_hdr=False, qdisc_bypass=True, mtu=1500, hwaddr=None,

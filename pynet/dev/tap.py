@@ -1,8 +1,9 @@
 """TAP driver: pynet's end of a Linux TAP interface.
 
 The kernel sees an Ethernet interface; pynet reads and writes its frames
-through the descriptor. Reads and writes run in C (csrc/tap.c) with the GIL
-released, several frames per call, on a non-blocking descriptor.
+through the descriptor. Reads and writes run in C (csrc/frame_read.c,
+csrc/tap.c) with the GIL released, several frames per call, on a
+non-blocking descriptor.
 
 offload=True turns on IFF_VNET_HDR: every frame carries a virtio_net_hdr,
 so a 64 KB TCP or UDP GSO skb with CHECKSUM_PARTIAL crosses in one write

@@ -693,13 +693,12 @@ def tcp_rcv_rightsize(skb):
     byte (Linux reaches the same with tcp_collapse; copying at once keeps
     the queues simple)."""
     n = len(skb)
-    if n >= TCP_RCV_SMALL:      # (no max(): this runs for every data segment)
-        if skb.truesize <= 2 * n + SKB_TRUESIZE_OVERHEAD:
-            return skb
-        return _skb_copy_into(skb, n)
-    if skb.truesize <= TCP_RCV_SMALL + SKB_TRUESIZE_OVERHEAD:
+    need = 2 * n                # max(2 * n, TCP_RCV_SMALL), without the builtin's
+    if need < TCP_RCV_SMALL:    # call: this runs for every data segment
+        need = TCP_RCV_SMALL
+    if skb.truesize <= need + SKB_TRUESIZE_OVERHEAD:
         return skb
-    return _skb_copy_into(skb, TCP_RCV_SMALL)
+    return _skb_copy_into(skb, n if n > TCP_RCV_SMALL else TCP_RCV_SMALL)
 
 
 def _skb_copy_into(skb, size):

@@ -119,3 +119,32 @@ def test_reading_without_the_ring_needs_vnet_hdr():
     with pytest.raises(ValueError, match="rx_ring=False needs vnet_hdr"):
         PacketDevice("lo", rx_ring=False)
     assert PacketDevice("lo", vnet_hdr=True, rx_ring=True)._rx_args["ring"]
+
+
+def test_a_link_bounce_does_not_take_the_recvmsg_reader_down():
+    """Taking the veth down makes the next recvmsg fail once with ENETDOWN;
+    the reader ends its batch there (as on EAGAIN) instead of raising, which
+    would have made the stack stop the device for good, and frames read
+    again once the link is back up."""
+    from pyroute2 import IPRoute
+    with kernel_peer("veth", offload=True) as peer:
+        dev = peer.dev
+        assert not dev.rx.ring
+        with IPRoute() as ipr:
+            index = ipr.link_lookup(ifname=peer.outer_ifname)[0]
+            ipr.link("set", index=index, state="down")
+            ipr.link("set", index=index, state="up")
+        assert dev.poll(64) == [] and dev.up
+        got = []
+        with kernel_udp_to_pynet(peer) as tx:
+            for _ in range(40):
+                try:
+                    tx.sendto(b"after the bounce", (peer.pynet_addr(), 9))
+                except OSError:         # the kernel's end may not have its carrier back yet
+                    pass
+                if select.select([dev], [], [], 0.05)[0]:
+                    got = [bytes(skb.data) for skb in dev.poll(64)]
+                    if any(f.endswith(b"after the bounce") for f in got):
+                        break
+    assert any(f.endswith(b"after the bounce") for f in got)
+    assert dev.stats.rx_errors == 0

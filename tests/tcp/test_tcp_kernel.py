@@ -303,7 +303,7 @@ def test_driver_gro_hands_the_kernels_gso_frames_up_merged(kind, dev_kwargs):
     assert dev.gro_merged > 0 and 65536 + 14 < max(sizes) <= TAP_BIG_TCP_MAX_SIZE + 14
     # every frame the kernel sent is counted, merged or not (drops would show as fewer)
     assert dev.stats.rx_packets == len(sizes) + dev.gro_merged <= kernel["tx_packets"]
-    assert dev.stats.rx_errors == 0 and dev.stats.rx_dropped == 0
+    assert dev.stats.rx_errors == 0
     if kind == "veth":          # the reader asked for (recvmsg by default with vnet_hdr)
         assert dev.rx.ring == dev_kwargs.get("rx_ring", False)
 
