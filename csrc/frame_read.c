@@ -11,14 +11,6 @@
 /* Ethernet, IPv4 and TCP headers at their longest */
 #define GRO_HDR_MAX (14 + 20 + 60)
 
-static void rx_reset(struct sk_buff *skb)
-{
-    skb->tail = skb->data;
-    skb->ip_summed = CHECKSUM_NONE;
-    skb->gso_size = skb->gso_segs = 0;
-    skb->gso_type = 0;
-}
-
 /* One frame into iov[0..iovcnt): its length, 0 for a datagram longer than
  * the iovecs hold (sock only; the rest is lost, so the frame is malformed),
  * or -1 with errno. */
@@ -53,7 +45,7 @@ int frame_read_batch(int fd, int sock, struct sk_buff *const *skbs, int n, int v
     while (i < n) {
         struct sk_buff *skb = skbs[i];
         ssize_t r;
-        rx_reset(skb);
+        skb_rx_reset(skb);
         /* In a run, the next frame's headers go to hdr and its payload
          * straight behind the head's: a frame of the run joins it without
          * a copy; any other is gathered into skb (rare: a run ends at the

@@ -23,10 +23,10 @@
  * given (MSG_TRUNC) counts as malformed; otherwise readv.
  * Malformed frames (truncated, too short, a bad virtio header, or one a
  * packet socket refused with EINVAL) are counted in *bad and their skb
- * reused; a packet socket's ENETDOWN ends the batch as EAGAIN does. gro_max_len (vnet_hdr only; 0: off): a TCP
- * run's following frames are read straight into its head's tailroom and
- * merged there (gro_run_extend), up to that IPv4 length; *merged counts
- * them. Returns the number of skbs filled, or -errno when the first read
+ * reused; a packet socket's ENETDOWN ends the batch as EAGAIN does.
+ * gro_max_len (vnet_hdr only; 0: off): a TCP run's following frames are
+ * read straight into its head's tailroom and merged there (gro_run_extend),
+ * up to that IPv4 length; *merged counts them. Returns the number of skbs filled, or -errno when the first read
  * fails with something other than EAGAIN. */
 int frame_read_batch(int fd, int sock, struct sk_buff *const *skbs, int n, int vnet_hdr,
                      uint32_t gro_max_len, uint64_t tstamp_ns, int *bad, int *merged);

@@ -55,8 +55,9 @@ void gro_receive_fill(struct sk_buff *const *skbs, uint32_t n, const struct gro_
  * into the run's first skb, the head. The frame reader (frame_read.c: a TAP,
  * or AF_PACKET without its ring) reads the next frame's headers into a
  * scratch buffer of gro_run_hdr_len bytes and its payload right behind the
- * head's, so a merge copies nothing; the AF_PACKET ring reader (packet.c) copies the payload from the ring to the head, as
- * it would have copied the frame to an skb of its own. PSH does not end a
+ * head's, so a merge copies nothing; the AF_PACKET ring reader (packet.c)
+ * copies the payload from the ring to the head, as it would have copied the
+ * frame to an skb of its own. PSH does not end a
  * run (Linux's GRO flushes there, so as not to hold data back; every frame
  * of a read batch goes up in the same poll anyway). */
 struct gro_run {

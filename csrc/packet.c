@@ -28,10 +28,34 @@ static int bind_ifindex(int fd, int ifindex, uint16_t proto)
     return bind(fd, (struct sockaddr *)&sll, sizeof(sll));
 }
 
+/* The TPACKET_V3 ring of r->fd, mapped; -1 with errno. */
+static int rx_ring_map(struct pkt_rx *r, unsigned int block_size, unsigned int block_nr,
+                       unsigned int retire_ms)
+{
+    struct tpacket_req3 req;
+
+    memset(&req, 0, sizeof(req));
+    req.tp_block_size = block_size;
+    req.tp_block_nr = block_nr;
+    req.tp_frame_size = 2048;
+    req.tp_frame_nr = block_size / 2048 * block_nr;
+    req.tp_retire_blk_tov = retire_ms;
+    if (setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
+        return -1;
+    r->map_len = (size_t)block_size * block_nr;
+    r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, 0);
+    if (r->map == MAP_FAILED) {
+        r->map = NULL;
+        return -1;
+    }
+    r->block_size = block_size;
+    r->block_nr = block_nr;
+    return 0;
+}
+
 int pkt_rx_open(struct pkt_rx *r, int ifindex, int vnet_hdr, unsigned int block_size,
                 unsigned int block_nr, unsigned int retire_ms, int rcvbuf)
 {
-    struct tpacket_req3 req;
     int v = TPACKET_V3, one = 1, err;
 
     memset(r, 0, sizeof(*r));
@@ -45,30 +69,13 @@ int pkt_rx_open(struct pkt_rx *r, int ifindex, int vnet_hdr, unsigned int block_
         /* our own transmissions are not input */
         || setsockopt(r->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
         goto fail;
-    if (!block_nr) {
-        /* root may pass net.core.rmem_max; anyone else gets at most that */
-        if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0
-            && setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+    if (block_nr) {
+        if (rx_ring_map(r, block_size, block_nr, retire_ms) < 0)
             goto fail;
-        goto bind;
+    } else if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0
+               && setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) {
+        goto fail;      /* root may pass net.core.rmem_max; anyone else gets at most that */
     }
-    memset(&req, 0, sizeof(req));
-    req.tp_block_size = block_size;
-    req.tp_block_nr = block_nr;
-    req.tp_frame_size = 2048;
-    req.tp_frame_nr = block_size / 2048 * block_nr;
-    req.tp_retire_blk_tov = retire_ms;
-    if (setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
-        goto fail;
-    r->map_len = (size_t)block_size * block_nr;
-    r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, 0);
-    if (r->map == MAP_FAILED) {
-        r->map = NULL;
-        goto fail;
-    }
-    r->block_size = block_size;
-    r->block_nr = block_nr;
-bind:
     if (bind_ifindex(r->fd, ifindex, ETH_P_ALL) < 0)
         goto fail;
     r->vnet_hdr = vnet_hdr;
@@ -129,10 +136,7 @@ static int frame_to_skb(struct pkt_rx *r, const struct tpacket3_hdr *h, struct s
     const unsigned char *mac = (const unsigned char *)h + h->tp_mac;
     struct virtio_net_hdr vh;
 
-    skb->tail = skb->data;
-    skb->ip_summed = CHECKSUM_NONE;
-    skb->gso_size = skb->gso_segs = 0;
-    skb->gso_type = 0;
+    skb_rx_reset(skb);
     if (h->tp_snaplen != h->tp_len || h->tp_snaplen > skb_tailroom(skb) || h->tp_snaplen < 14)
         return -1;
     memcpy(skb_tail_pointer(skb), mac, h->tp_snaplen);

@@ -119,6 +119,16 @@ static inline void __skb_put(struct sk_buff *skb, uint32_t len) { skb->tail += l
 static inline void __skb_push(struct sk_buff *skb, uint32_t len) { skb->data -= len; }
 static inline void __skb_pull(struct sk_buff *skb, uint32_t len) { skb->data += len; }
 
+/* An empty receive skb, about to be filled by a driver: no data after its
+ * headroom, no checksum or GSO state from an earlier frame. */
+static inline void skb_rx_reset(struct sk_buff *skb)
+{
+    skb->tail = skb->data;
+    skb->ip_summed = CHECKSUM_NONE;
+    skb->gso_size = skb->gso_segs = 0;
+    skb->gso_type = 0;
+}
+
 /* Give this skb a private copy of its buffer (Linux's pskb_expand_head with
  * extra head/tail room); offsets into the buffer keep their meaning. */
 int skb_expand_head(struct sk_buff *skb, uint32_t nhead, uint32_t ntail);

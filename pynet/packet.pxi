@@ -2,8 +2,9 @@
 #
 # The TPACKET_V3 ring, the ringless reader and sendmmsg batches live in
 # csrc/packet.c; this file owns the receive socket's lifetime and moves
-# lists of skbs across with the GIL released. Helpers _skb_pin/_skb_unpin, _check_empty and _oserror come from
-# tap.pxi, and so does the transmit side (NetDeviceBase.xmit_attach(fd, "packet")).
+# lists of skbs across with the GIL released. Helpers _skb_pin/_skb_unpin,
+# _check_empty and _oserror come from tap.pxi, and so does the transmit side
+# (NetDeviceBase.xmit_attach(fd, "packet")).
 
 from pynet._cdefs.packet cimport *
 

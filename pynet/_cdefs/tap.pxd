@@ -1,4 +1,5 @@
-# Declarations of csrc/tap.h, csrc/frame_read.h and csrc/vnet.h for pynet/tap.pxi and pynet/packet.pxi.
+# Declarations of csrc/tap.h, csrc/frame_read.h and csrc/vnet.h for pynet/tap.pxi
+# and pynet/packet.pxi.
 from libc.stdint cimport uint32_t, uint64_t
 from pynet._cdefs.skb cimport sk_buff
 

@@ -82,7 +82,7 @@ def tcp_win_from_space(sk, space):
 def __tcp_select_window(sk):
     mss = sk.rcv_mss
     shift = sk.rx_opt.rcv_wscale
-    free = tcp_win_from_space(sk, sk.sk_rcvbuf - sk.sk_rmem_alloc)     # tcp_space, inline
+    free = tcp_win_from_space(sk, tcp_space(sk))
     limit = sk.window_clamp if sk.window_clamp < 65535 << shift else 65535 << shift
     if free > limit:
         free = limit

@@ -69,11 +69,11 @@ def tcp_cleanup_rbuf(sk):
     if sk.state not in _WINDOW_UPDATE_STATES:
         return
     now_win = sk.receive_window()
-    # No window can be over the free buffer at scaling_ratio (<= 1): with the
-    # window still at least half of that, none would double it. Saves
-    # __tcp_select_window on most reads (Linux skips it much the same way,
-    # unless 2 * tcp_receive_window <= window_clamp).
-    if 2 * now_win > (sk.sk_rcvbuf - sk.sk_rmem_alloc) * sk.scaling_ratio:
+    # No window can be over what the free buffer holds: with the window still
+    # at least half of that, none would double it. Saves __tcp_select_window
+    # on most reads (Linux skips it much the same way, unless
+    # 2 * tcp_receive_window <= window_clamp).
+    if 2 * now_win > out.tcp_win_from_space(sk, out.tcp_space(sk)):
         return
     new_win = out.__tcp_select_window(sk)
     if new_win and new_win >= 2 * now_win and new_win - now_win >= sk.rcv_mss:
@@ -124,16 +124,6 @@ def tcp_recvmsg(sk, n, now):
     empty = _tcp_recv_check(sk, now)
     if empty is not None:
         return empty
-    rq = sk.receive_queue
-    skb = rq[0]
-    if len(skb) <= n and len(rq) == 1:
-        # all there is, in one skb (a request, a reply): its bytes, no views to join
-        data = skb.tobytes()
-        rq.popleft()
-        sk.sk_rmem_alloc -= skb.truesize
-        sk.copied_seq = seq_add(sk.copied_seq, len(data))
-        tcp_cleanup_rbuf(sk)
-        return data
     parts = []
     _tcp_recv_consume(sk, n, parts.append)
     data = b"".join(parts)
